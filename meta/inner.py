@@ -1,0 +1,122 @@
+"""The inner loop: the one place in the codebase where a generator adapts to a task.
+
+`adapt_steps(...)` is a pure function of a parameter dict: it runs `inner_steps` of SGD or Adam
+on the support set's denoising loss and yields the parameters after every step, so the app can
+stream from it, evaluation can measure after any step, and meta-training can differentiate through
+it. Gradients come from `torch.func.grad`, so the same code runs under `torch.func.vmap` (a meta-
+batch of tasks in parallel) and nests for second-order MAML. Notation (Finn et al. 2017):
+inner_lr -> alpha, inner_steps -> k, support -> D^tr, query -> D^val.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from .model import CONTEXT, denoising_loss
+
+ADAPT_CHOICES = ("context", "all", "weights")
+
+
+@dataclass
+class InnerConfig:
+    adapt: str = "context"  # which parameters the inner loop changes: context | all | weights
+    inner_steps: int = 10
+    inner_lr: float = 0.1
+    optimizer: str = "adam"  # adam (beta1=0.9, beta2=0.999) | sgd
+    shots: int = 5
+    t_min: int = 0  # the support loss samples timesteps in [t_min, t_max)
+    t_max: int = 1000
+    noise_draws: int = 1  # noisy copies of each support image per step
+    first_order: bool = True
+
+    def validate(self) -> "InnerConfig":
+        if self.adapt not in ADAPT_CHOICES:
+            raise ValueError(f"adapt must be one of {ADAPT_CHOICES}, not {self.adapt!r}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', not {self.optimizer!r}")
+        if not 0 <= self.inner_steps <= 10_000:
+            raise ValueError(f"inner_steps must be in 0..10000, got {self.inner_steps}")
+        if not (self.inner_lr == self.inner_lr and 0 < self.inner_lr < 1e3):  # also rejects NaN
+            raise ValueError(f"inner_lr must be a positive finite number below 1000, got {self.inner_lr}")
+        if not 0 <= self.t_min < self.t_max <= 1000:
+            raise ValueError(f"need 0 <= t_min < t_max <= 1000, got {self.t_min}, {self.t_max}")
+        return self
+
+
+@dataclass
+class AdaptStep:
+    step: int  # 1-based: the parameters after this many inner steps
+    params: dict
+    support_loss: torch.Tensor  # support loss *before* this step (the one differentiated), detached
+
+
+def adapted_keys(params: dict, adapt: str) -> list[str]:
+    if adapt == "context":
+        if CONTEXT not in params:
+            raise ValueError("adapt='context' needs a generator with a context map (ctx_channels > 0)")
+        return [CONTEXT]
+    if adapt == "weights":
+        return [k for k in params if k != CONTEXT]
+    return list(params)
+
+
+def support_noise(support: torch.Tensor, cfg: InnerConfig, step: int, seed: int):
+    """Fixed (t, eps) for one inner step: the same seed gives the same inner loop, bit for bit."""
+    gen = torch.Generator().manual_seed(seed * 100_003 + step)
+    shape = (*support.shape[:-4], support.shape[-4] * cfg.noise_draws)  # (T?, N * draws)
+    t = torch.randint(cfg.t_min, cfg.t_max, shape, generator=gen)
+    eps = torch.randn((*shape, *support.shape[-3:]), generator=gen)
+    return t.to(support.device), eps.to(support.device, support.dtype)
+
+
+def adapt_steps(unet, params: dict, support: torch.Tensor, alphas_cumprod: torch.Tensor, cfg: InnerConfig,
+                *, seed: int = 0, steps: int | None = None, inner_lr: float | None = None) -> Iterator[AdaptStep]:
+    """Yield the adapted parameters after each of `steps` (default cfg.inner_steps) inner steps.
+
+    support: (N, C, H, W) for one task, or (T, N, C, H, W) for T tasks adapted together (only for
+    adapt='context', where each task owns its context: params[CONTEXT] then has shape (T, c, h, w)).
+    With cfg.first_order the yielded parameters carry no graph back to `params`.
+    """
+    steps = cfg.inner_steps if steps is None else steps
+    alpha = cfg.inner_lr if inner_lr is None else inner_lr
+    keys = adapted_keys(params, cfg.adapt)
+    fast = {k: params[k] for k in keys}
+    frozen = {k: v for k, v in params.items() if k not in fast}
+    repeat = cfg.noise_draws
+    x0 = support.repeat_interleave(repeat, dim=-4) if repeat > 1 else support
+
+    def support_loss(fast_params, t, eps):
+        return denoising_loss(unet, {**frozen, **fast_params}, alphas_cumprod, x0, t, eps)
+
+    grad_and_loss = torch.func.grad_and_value(support_loss)
+    m = {k: torch.zeros_like(v) for k, v in fast.items()}  # Adam's first moment
+    v2 = {k: torch.zeros_like(v) for k, v in fast.items()}  # Adam's second moment
+    beta1, beta2, eps_adam = 0.9, 0.999, 1e-8
+    for step in range(1, steps + 1):
+        if cfg.first_order:
+            fast = {k: p.detach() for k, p in fast.items()}
+        # 1. denoising loss on the support set at fixed (t, eps) and its gradient
+        t, eps = support_noise(support, cfg, step, seed)
+        grads, loss = grad_and_loss(fast, t, eps)
+        # 2. one optimizer step, written out so it stays differentiable for second-order MAML
+        if cfg.optimizer == "sgd":
+            fast = {k: p - alpha * grads[k] for k, p in fast.items()}
+        else:
+            new = {}
+            for k, p in fast.items():
+                m[k] = beta1 * m[k] + (1 - beta1) * grads[k]
+                v2[k] = beta2 * v2[k] + (1 - beta2) * grads[k] * grads[k]
+                m_hat, v_hat = m[k] / (1 - beta1**step), v2[k] / (1 - beta2**step)
+                new[k] = p - alpha * m_hat / (v_hat.sqrt() + eps_adam)
+            fast = new
+        yield AdaptStep(step, {**frozen, **fast}, loss.detach())
+
+
+def adapt(unet, params, support, alphas_cumprod, cfg: InnerConfig, **kw) -> dict:
+    """The parameters after all inner steps (the last item of `adapt_steps`)."""
+    result = params
+    for result_step in adapt_steps(unet, params, support, alphas_cumprod, cfg, **kw):
+        result = result_step.params
+    return result

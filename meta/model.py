@@ -1,0 +1,167 @@
+"""The generator: a plain diffusers `UNet2DModel`, a DDPM noise schedule, and a context map.
+
+Notation: x0 = a clean glyph, eps = Gaussian noise, t = timestep, abar_t = alphas_cumprod[t],
+x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps; the UNet predicts eps from (x_t, context, t).
+
+The *context* is a small spatial map (ctx_channels x ctx_size x ctx_size) upsampled and
+concatenated to x_t as extra input channels. It is the handle for context adaptation (CAVIA):
+the inner loop can adapt only it, only the UNet weights, or both. All parameters live in one
+flat dict, `{"context": ..., <unet parameter names>: ...}`, so the one inner loop
+(`meta.inner.adapt`) can adapt any subset with `torch.func.functional_call`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDPMScheduler, UNet2DModel
+from safetensors.torch import load_file, save_file
+
+CONTEXT = "context"  # key of the context map in a parameter dict
+
+
+@dataclass
+class GeneratorConfig:
+    channels: int = 1  # image channels (1 = glyphs, 3 = colour icons)
+    block_out_channels: tuple[int, ...] = (16, 32, 64)
+    layers_per_block: int = 1
+    norm_num_groups: int = 8
+    ctx_channels: int = 4  # 0 = no context map (a plain unconditional DDPM)
+    ctx_size: int = 8
+    sample_size: int = 32
+    num_train_timesteps: int = 1000
+    beta_schedule: str = "squaredcos_cap_v2"
+
+    def unet_kwargs(self) -> dict:
+        n = len(self.block_out_channels)
+        return dict(
+            sample_size=self.sample_size,
+            in_channels=self.channels + self.ctx_channels,
+            out_channels=self.channels,
+            block_out_channels=tuple(self.block_out_channels),
+            layers_per_block=self.layers_per_block,
+            norm_num_groups=self.norm_num_groups,
+            down_block_types=("DownBlock2D",) * n,
+            up_block_types=("UpBlock2D",) * n,
+            # attention-free: SDPA has no double backward, and second-order MAML must work
+            add_attention=False,
+        )
+
+
+def build_unet(config: GeneratorConfig, seed: int | None = 0) -> UNet2DModel:
+    if seed is not None:
+        torch.manual_seed(seed)
+    return UNet2DModel(**config.unet_kwargs())
+
+
+def init_params(unet: UNet2DModel, config: GeneratorConfig) -> dict[str, torch.Tensor]:
+    """Fresh parameter dict: the UNet's own tensors plus a zero context map."""
+    params = dict(unet.named_parameters())
+    if config.ctx_channels:
+        params[CONTEXT] = torch.zeros(config.ctx_channels, config.ctx_size, config.ctx_size)
+    return params
+
+
+def scheduler(config: GeneratorConfig) -> DDPMScheduler:
+    return DDPMScheduler(num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule)
+
+
+def predict_noise(unet: UNet2DModel, params: dict, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """eps_theta(x_t, t; context) for x_t of shape (..., C, H, W).
+
+    A context of shape (c, h, w) is shared by the whole batch; one of shape (T, c, h, w) gives
+    each of T tasks its own context, with x_t shaped (T, N, C, H, W): many tasks' support sets
+    then go through the UNet in one forward pass.
+    """
+    lead = x_t.shape[:-3]
+    x = x_t.reshape(-1, *x_t.shape[-3:])  # (B, C, H, W)
+    if CONTEXT in params:
+        ctx = params[CONTEXT]
+        ctx = F.interpolate(ctx.reshape(-1, *ctx.shape[-3:]), size=x.shape[-2:], mode="nearest")  # (T|1, c, H, W)
+        per_item = x.shape[0] // ctx.shape[0]
+        ctx = ctx.repeat_interleave(per_item, dim=0) if ctx.shape[0] > 1 else ctx.expand(x.shape[0], -1, -1, -1)
+        x = torch.cat([x, ctx.to(x.dtype)], dim=1)
+    weights = {k: v for k, v in params.items() if k != CONTEXT}
+    t = t.reshape(-1)
+    eps = torch.func.functional_call(unet, weights, (x, t)).sample
+    return eps.reshape(*lead, *eps.shape[1:])
+
+
+def add_noise(alphas_cumprod: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    abar = alphas_cumprod.to(x0.device)[t].reshape(*t.shape, *([1] * (x0.dim() - t.dim())))
+    return abar.sqrt() * x0 + (1 - abar).sqrt() * eps
+
+
+def denoising_loss(unet, params, alphas_cumprod, x0, t, eps, reduce_tasks: bool = True) -> torch.Tensor:
+    """Mean squared error of the eps prediction; x0, eps: (..., C, H, W), t: x0.shape[:-3].
+
+    With x0 shaped (T, N, C, H, W) the loss is the *sum* over tasks of each task's mean, so the
+    gradient with respect to task i's context is exactly the gradient of task i's own loss.
+    """
+    x_t = add_noise(alphas_cumprod, x0, eps, t)
+    err = (predict_noise(unet, params, x_t, t) - eps).pow(2)
+    if x0.dim() == 5 and reduce_tasks:
+        return err.flatten(1).mean(1).sum()
+    return err.mean()
+
+
+# ---- checkpoints: diffusers folder (config.json + safetensors) + context + training.json ----
+
+def save_checkpoint(path, unet: UNet2DModel, params: dict, config: GeneratorConfig, training: dict) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        for name, p in unet.named_parameters():
+            p.copy_(params[name].detach())
+    unet.save_pretrained(path, safe_serialization=True)
+    extra = {CONTEXT: params[CONTEXT].detach().contiguous().cpu()} if CONTEXT in params else {}
+    extra.update({k: v.detach().contiguous().cpu() for k, v in training.pop("_tensors", {}).items()})
+    if extra:
+        save_file(extra, str(path / "extra.safetensors"))
+    record = {"generator": asdict(config), **training}
+    (path / "training.json").write_text(json.dumps(record, indent=2, default=str))
+    return path
+
+
+def load_checkpoint(path, device="cpu") -> tuple[UNet2DModel, dict, GeneratorConfig, dict]:
+    """-> (unet, params, config, training record). Safetensors only: nothing is unpickled."""
+    path = Path(path)
+    if not (path / "config.json").exists() or not (path / "training.json").exists():
+        raise ValueError(f"{path} is not an Inner Loop checkpoint (needs config.json and training.json)")
+    record = json.loads((path / "training.json").read_text())
+    gen = dict(record["generator"])
+    gen["block_out_channels"] = tuple(gen["block_out_channels"])
+    config = GeneratorConfig(**gen)
+    unet = UNet2DModel.from_pretrained(path, use_safetensors=True).to(device).eval()
+    params = {k: v.detach() for k, v in unet.named_parameters()}
+    extra_file = path / "extra.safetensors"
+    extra = load_file(str(extra_file), device=str(device)) if extra_file.exists() else {}
+    if config.ctx_channels:
+        params[CONTEXT] = extra.get(CONTEXT, torch.zeros(config.ctx_channels, config.ctx_size, config.ctx_size, device=device))
+    record["_tensors"] = {k: v for k, v in extra.items() if k != CONTEXT}
+    return unet, params, config, record
+
+
+def count_params(params: dict) -> int:
+    return sum(p.numel() for p in params.values())
+
+
+@dataclass
+class Generator:
+    """What the app and the evaluation hold: the module, its parameters and how it was trained."""
+
+    unet: UNet2DModel
+    params: dict
+    config: GeneratorConfig
+    record: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path, device="cpu") -> "Generator":
+        return cls(*load_checkpoint(path, device))
+
+    @property
+    def alphas_cumprod(self) -> torch.Tensor:
+        return scheduler(self.config).alphas_cumprod

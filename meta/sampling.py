@@ -1,0 +1,50 @@
+"""Few-step sampling from fixed noise: the preview the app streams after every inner step.
+
+The loop is ours; the arithmetic of each step is diffusers' (DDIM, eta = 0, or DPM-Solver++),
+so the same noise and parameters give the same samples, bit for bit.
+"""
+from __future__ import annotations
+
+import torch
+from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+
+from .model import GeneratorConfig, predict_noise
+
+SAMPLERS = ("ddim", "dpm")
+
+
+def make_scheduler(config: GeneratorConfig, sampler: str = "ddim", steps: int = 10):
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, not {sampler!r}")
+    if not 1 <= steps <= 1000:
+        raise ValueError(f"sampler steps must be in 1..1000, got {steps}")
+    common = dict(num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule)
+    if sampler == "ddim":
+        sched = DDIMScheduler(**common, clip_sample=True, set_alpha_to_one=True, timestep_spacing="trailing")
+    else:
+        sched = DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2,
+                                            timestep_spacing="trailing", thresholding=False)
+    sched.set_timesteps(steps)
+    return sched
+
+
+def fixed_noise(n: int, config: GeneratorConfig, seed: int, tasks: int | None = None) -> torch.Tensor:
+    """x_T for `n` samples (or `tasks` x n): the same seed always gives the same noise."""
+    gen = torch.Generator().manual_seed(seed)
+    shape = (n, config.channels, config.sample_size, config.sample_size)
+    return torch.randn(((tasks,) if tasks else ()) + shape, generator=gen)
+
+
+@torch.no_grad()
+def sample(unet, params: dict, noise: torch.Tensor, config: GeneratorConfig, *, sampler: str = "ddim",
+           steps: int = 10) -> torch.Tensor:
+    """Denoise x_T = noise (N, C, H, W) -- or (T, N, C, H, W) with per-task contexts -- to x_0 in [-1, 1]."""
+    sched = make_scheduler(config, sampler, steps)
+    params = {k: v.detach() for k, v in params.items()}
+    x = noise.to(next(iter(params.values())).device)
+    for t in sched.timesteps:
+        # 1. predict the noise in x_t
+        eps = predict_noise(unet, params, x, torch.full(x.shape[:-3], int(t), device=x.device))
+        # 2. step x_t -> x_{t-1} (DDIM / DPM-Solver++ update, x_0 clipped to [-1, 1])
+        x = sched.step(eps, t, x).prev_sample
+    return x.clamp(-1, 1)

@@ -1,0 +1,261 @@
+"""Meta-train a generator: `python -m meta.train --algo {reptile,fomaml,maml,joint,autodecoder} ...`
+
+Accelerate does device placement, mixed precision, processes (gradients are all-reduced
+explicitly) and printing; the rest is plain PyTorch over a parameter dict. Every `--save-every`
+iterations the output folder gets a diffusers checkpoint, `training.json`, the optimizer state
+(safetensors) and a validation sample grid; `--resume` continues from it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from . import omniglot
+from .algorithms import ALGOS, joint_step, maml_step, query_loss, reptile_step
+from .images import grid
+from .inner import InnerConfig, adapt
+from .model import CONTEXT, GeneratorConfig, build_unet, init_params, load_checkpoint, save_checkpoint, scheduler
+from .sampling import fixed_noise, sample
+from .tasks import TaskSampler
+
+
+@dataclass
+class TrainConfig:
+    algo: str = "reptile"
+    data_dir: str = ""
+    out: str = "runs/glyphs"
+    meta_iters: int = 1000
+    meta_batch_size: int = 8  # tasks per meta-iteration
+    batch_size: int = 64  # images per iteration for joint / autodecoder
+    meta_lr: float = 1e-3
+    outer_optimizer: str = "adam"  # adam | sgd (sgd with reptile = interpolation theta += meta_lr (theta' - theta))
+    query_size: int = 10
+    n_val_alphabets: int = 5  # background alphabets held out for validation (disjoint from training)
+    rotations: bool = False
+    init: str = ""  # warm start from a checkpoint folder (e.g. a joint or autodecoder run)
+    resume: bool = False
+    vmap: bool = False
+    val_every: int = 250
+    save_every: int = 250
+    val_tasks: int = 16
+    context_lr: float = 1e-2  # autodecoder: learning rate of the per-character context table
+    p_null: float = 0.1  # autodecoder: fraction of images conditioned on the shared context
+    mixed_precision: str = "no"
+    threads: int = 0  # torch CPU threads (0 = torch's default)
+    seed: int = 0
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    inner: InnerConfig = field(default_factory=InnerConfig)
+
+
+def versions() -> dict:
+    import accelerate
+    import diffusers
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "diffusers": diffusers.__version__,
+            "accelerate": accelerate.__version__, "numpy": np.__version__}
+
+
+def validate(unet, params, val: TaskSampler, alphas_cumprod, cfg: TrainConfig, out: Path, it: int) -> dict:
+    """Query loss before / after the inner loop on fixed held-out tasks, and a sample grid PNG."""
+    n = min(cfg.val_tasks, len(val.glyphs))
+    tasks = [val.task(c) for c in np.linspace(0, len(val.glyphs) - 1, n).astype(int)]
+    support = torch.stack([t.support for t in tasks]).to(alphas_cumprod.device)
+    query = torch.stack([t.query for t in tasks]).to(alphas_cumprod.device)
+    inner = InnerConfig(**{**asdict(cfg.inner), "first_order": True})
+    base = {k: v.detach() for k, v in params.items()}
+    before = query_loss(unet, base, alphas_cumprod, query)
+    if inner.adapt == "context":  # all tasks at once, each with its own context
+        adapted = adapt(unet, {**base, CONTEXT: base[CONTEXT].expand(n, *base[CONTEXT].shape)}, support, alphas_cumprod, inner)
+        after = query_loss(unet, adapted, alphas_cumprod, query)
+        per_task = [{**adapted, CONTEXT: adapted[CONTEXT][i]} for i in range(4)]
+    else:
+        per_task, after = [], []
+        for i in range(n):
+            a = adapt(unet, base, support[i], alphas_cumprod, inner)
+            after.append(query_loss(unet, a, alphas_cumprod, query[i : i + 1])[0])
+            per_task.append(a)
+        after = torch.stack(after)
+    # grid: per task, a row of support drawings, then samples before and after adaptation
+    noise = fixed_noise(val.shots, cfg.generator, seed=0)
+    rows = []
+    for i in range(min(4, n)):
+        rows += [support[i].cpu(), sample(unet, base, noise, cfg.generator).cpu(), sample(unet, per_task[i], noise, cfg.generator).cpu()]
+    grid(torch.cat(rows).numpy(), nrow=val.shots, scale=2).save(out / f"val_{it:06d}.png")
+    return {"iter": it, "query_loss_before": float(before.mean()), "query_loss_after": float(after.mean())}
+
+
+def _optimizer_state(opt: torch.optim.Optimizer, names: dict) -> dict:
+    state = {}
+    for p, s in opt.state.items():
+        for key, value in s.items():
+            state[f"{names[p]}::{key}"] = value.detach().reshape(-1).clone() if key == "step" else value.detach().clone()
+    return state
+
+
+def _load_optimizer_state(opt: torch.optim.Optimizer, named: dict, tensors: dict) -> None:
+    for name, p in named.items():
+        keys = {k.split("::", 1)[1]: v for k, v in tensors.items() if k.split("::", 1)[0] == name}
+        if keys:
+            opt.state[p] = {k: (v.reshape(()) if k == "step" else v).to(p.device) for k, v in keys.items()}
+
+
+def train(cfg: TrainConfig) -> Path:
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+
+    if cfg.algo not in ALGOS:
+        raise ValueError(f"algo must be one of {ALGOS}, not {cfg.algo!r}")
+    cfg.inner.validate()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    acc = Accelerator(mixed_precision=cfg.mixed_precision)
+    out = Path(cfg.out)
+    ckpt = out / "checkpoint"
+    out.mkdir(parents=True, exist_ok=True)
+    start, history, table = 0, [], None
+
+    # 1. data: meta-training and meta-validation alphabets are disjoint
+    background = omniglot.load(cfg.data_dir, "background")
+    train_set, val_set = omniglot.split_alphabets(background, cfg.n_val_alphabets, seed=cfg.seed)
+    tasks = TaskSampler(train_set, cfg.inner.shots, cfg.query_size, cfg.rotations, seed=cfg.seed + acc.process_index)
+    val = TaskSampler(val_set, cfg.inner.shots, cfg.query_size)
+
+    # 2. model: fresh, warm-started (--init) or resumed (--resume)
+    source = ckpt if cfg.resume and ckpt.exists() else (Path(cfg.init) if cfg.init else None)
+    if source is not None:
+        unet, loaded, gen_cfg, record = load_checkpoint(source)
+        if cfg.resume and ckpt.exists():
+            start, history = int(record["iterations"]), record.get("validation", [])
+        cfg.generator = gen_cfg
+        tensors = record.get("_tensors", {})
+        if cfg.algo == "autodecoder" and "context_table" in tensors:
+            table = tensors["context_table"]
+    else:
+        unet = build_unet(cfg.generator, seed=cfg.seed)
+    unet.to(acc.device)
+    params = init_params(unet, cfg.generator)
+    if source is not None:
+        with torch.no_grad():
+            for k, v in loaded.items():
+                params[k] = params[k].copy_(v) if k != CONTEXT else v.clone()
+    if CONTEXT in params:
+        params[CONTEXT] = torch.nn.Parameter(params[CONTEXT].to(acc.device))
+    alphas_cumprod = scheduler(cfg.generator).alphas_cumprod.to(acc.device)
+    groups = [{"params": [p for k, p in params.items() if k != CONTEXT]}]
+    if CONTEXT in params:
+        groups.append({"params": [params[CONTEXT]]})
+    if cfg.algo == "autodecoder":
+        if CONTEXT not in params:
+            raise ValueError("autodecoder needs a context map: set --ctx-channels > 0")
+        if table is None or len(table) != len(train_set):
+            table = torch.randn(len(train_set), *params[CONTEXT].shape) * 0.01
+        table = torch.nn.Parameter(table.to(acc.device))
+        groups.append({"params": [table], "lr": cfg.context_lr})
+    opt_cls = torch.optim.SGD if cfg.outer_optimizer == "sgd" else torch.optim.Adam
+    opt = opt_cls(groups, lr=cfg.meta_lr)
+    named = {**params, **({"context_table": table} if table is not None else {})}
+    opt_file = ckpt / "optimizer.safetensors"
+    if cfg.resume and opt_file.exists():
+        _load_optimizer_state(opt, named, load_file(str(opt_file)))
+
+    def save(it: int) -> None:
+        if not acc.is_main_process:
+            return
+        extra = {"context_table": table.detach()} if table is not None else {}
+        record = {"algo": cfg.algo, "iterations": it, "data": {"data_dir": cfg.data_dir, "dataset": "omniglot",
+                  "train_alphabets": train_set.alphabet_names(), "val_alphabets": val_set.alphabet_names(),
+                  "rotations": cfg.rotations}, "inner": asdict(cfg.inner),
+                  "train": {k: v for k, v in asdict(cfg).items() if k not in ("generator", "inner")},
+                  "command": " ".join(["python -m meta.train", *sys.argv[1:]]), "versions": versions(),
+                  "validation": history, "_tensors": extra}
+        save_checkpoint(ckpt, unet, params, cfg.generator, record)
+        save_file({k: v.contiguous() for k, v in _optimizer_state(opt, {p: n for n, p in named.items()}).items()}, str(opt_file))
+
+    # 3. the outer loop
+    gen = torch.Generator().manual_seed(cfg.seed * 7919 + start + acc.process_index)
+    images = torch.from_numpy(train_set.images).to(acc.device)  # (C, D, 1?, H, W) pooled for joint/autodecoder
+    bar = tqdm(range(start, cfg.meta_iters), initial=start, total=cfg.meta_iters, disable=not acc.is_local_main_process)
+    t0, done = time.time(), 0
+    for it in bar:
+        opt.zero_grad(set_to_none=True)
+        with acc.autocast():
+            if cfg.algo in ("joint", "autodecoder"):
+                b = cfg.batch_size
+                chars = torch.randint(0, images.shape[0], (b,), generator=gen)
+                draws = torch.randint(0, images.shape[1], (b,), generator=gen)
+                batch = images[chars, draws][:, None]  # (B, 1, H, W)
+                loss = joint_step(unet, params, batch, alphas_cumprod, gen, table, chars.to(acc.device), cfg.p_null)
+            else:
+                support, query, _ = tasks.sample(cfg.meta_batch_size)
+                support, query = support.to(acc.device), query.to(acc.device)
+                step = reptile_step if cfg.algo == "reptile" else maml_step
+                loss = step(unet, params, support, query, alphas_cumprod, cfg.inner, gen, vmap=cfg.vmap)
+        if acc.num_processes > 1:  # explicit all-reduce: no DDP hooks around a functional model
+            for p in opt.param_groups[0]["params"] + [q for g in opt.param_groups[1:] for q in g["params"]]:
+                if p.grad is not None:
+                    p.grad = acc.reduce(p.grad, reduction="mean")
+        opt.step()
+        done += 1
+        bar.set_postfix(loss=f"{loss:.4f}", tasks_per_s=f"{done * cfg.meta_batch_size / (time.time() - t0):.2f}"
+                        if cfg.algo not in ("joint", "autodecoder") else None, images_per_s=f"{done * cfg.batch_size / (time.time() - t0):.1f}")
+        last = it + 1 == cfg.meta_iters
+        if acc.is_main_process and (((it + 1) % cfg.val_every == 0) or last):
+            history.append({**validate(unet, params, val, alphas_cumprod, cfg, out, it + 1), "train_loss": loss,
+                            "elapsed_s": round(time.time() - t0, 1)})
+            acc.print(json.dumps(history[-1]))
+        if ((it + 1) % cfg.save_every == 0) or last:
+            save(it + 1)
+    if start >= cfg.meta_iters:
+        acc.print(f"{ckpt} already has {start} iterations (--meta-iters {cfg.meta_iters}): nothing to do")
+    return ckpt
+
+
+# ---- CLI: kebab-case flags, one adapter from flags to dataclasses ----
+
+def _add_fields(parser, cls, skip=()):
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        if f.type in ("bool", bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        elif isinstance(default, tuple):
+            parser.add_argument(flag, type=int, nargs="+", default=list(default))
+        else:
+            parser.add_argument(flag, type=type(default), default=default)
+
+
+def parse_args(argv=None) -> TrainConfig:
+    parser = argparse.ArgumentParser(prog="python -m meta.train", description=__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_fields(parser, TrainConfig, skip=("generator", "inner"))
+    _add_fields(parser, GeneratorConfig)
+    _add_fields(parser, InnerConfig)
+    args = vars(parser.parse_args(argv))
+    pick = lambda cls: {f.name: args[f.name] for f in fields(cls)}
+    gen = pick(GeneratorConfig)
+    gen["block_out_channels"] = tuple(gen["block_out_channels"])
+    if not args["data_dir"]:
+        parser.error("--data-dir is required (a folder holding images_background.zip or images_background/)")
+    train_args = {f.name: args[f.name] for f in fields(TrainConfig) if f.name not in ("generator", "inner")}
+    return TrainConfig(**train_args, generator=GeneratorConfig(**gen), inner=InnerConfig(**pick(InnerConfig)))
+
+
+def main(argv=None) -> Path:
+    cfg = parse_args(argv)
+    return train(cfg)
+
+
+if __name__ == "__main__":
+    main()
