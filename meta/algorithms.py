@@ -67,7 +67,7 @@ def maml_step(unet, params, support, query, alphas_cumprod, cfg: InnerConfig, ge
             return torch.func.grad_and_value(
                 lambda p: _query_loss_after_adapt(unet, p, s, q, alphas_cumprod, cfg, torch.Generator().manual_seed(seed)))(params)
 
-        grads, losses = torch.func.vmap(task_grad)(support, query)
+        grads, losses = torch.func.vmap(task_grad, randomness="same")(support, query)
         for k, p in params.items():
             p.grad = grads[k].mean(0) if p.grad is None else p.grad + grads[k].mean(0)
         return float(losses.mean())
@@ -75,7 +75,7 @@ def maml_step(unet, params, support, query, alphas_cumprod, cfg: InnerConfig, ge
     for i in range(n_tasks):
         loss = _query_loss_after_adapt(unet, params, support[i], query[i], alphas_cumprod, cfg, gen) / n_tasks
         loss.backward()
-        total += float(loss)
+        total += float(loss.detach())
     return total
 
 
@@ -88,7 +88,7 @@ def reptile_step(unet, params, support, query, alphas_cumprod, cfg: InnerConfig,
     cfg = InnerConfig(**{**cfg.__dict__, "first_order": True})
     if vmap:
         seed = int(torch.randint(0, 2**30, (1,), generator=gen))
-        adapted = torch.func.vmap(lambda d: adapt(unet, detached, d, alphas_cumprod, cfg, seed=seed))(data)
+        adapted = torch.func.vmap(lambda d: adapt(unet, detached, d, alphas_cumprod, cfg, seed=seed), randomness="same")(data)
         deltas = {k: (detached[k] - adapted[k]).mean(0) for k in adapted_keys(params, cfg.adapt)}
     else:
         deltas = {k: torch.zeros_like(v) for k, v in detached.items() if k in adapted_keys(params, cfg.adapt)}

@@ -77,7 +77,7 @@ def validate(unet, params, val: TaskSampler, alphas_cumprod, cfg: TrainConfig, o
     if inner.adapt == "context":  # all tasks at once, each with its own context
         adapted = adapt(unet, {**base, CONTEXT: base[CONTEXT].expand(n, *base[CONTEXT].shape)}, support, alphas_cumprod, inner)
         after = query_loss(unet, adapted, alphas_cumprod, query)
-        per_task = [{**adapted, CONTEXT: adapted[CONTEXT][i]} for i in range(4)]
+        per_task = [{**adapted, CONTEXT: adapted[CONTEXT][i]} for i in range(min(4, n))]
     else:
         per_task, after = [], []
         for i in range(n):

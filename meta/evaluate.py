@@ -1,0 +1,296 @@
+"""Few-shot evaluation: adapt each checkpoint to unseen characters and measure after k inner steps.
+
+A task is one character of the chosen split: `shots` drawings are the support, the other drawings
+the query. After each listed number of inner steps (the checkpoint's own inner loop, `meta.inner`):
+  - query_loss: denoising loss on the query at fixed (t, eps) (`meta.algorithms.query_loss`);
+  - recognisability: fraction of samples (fixed noise, the app's sampler) the judge assigns to the
+    target character, among up to `ways` characters of its alphabet (chance = 1 / ways);
+  - novelty: nearest-support distance of a sample in units of a real new drawing's (`meta.judge`).
+Drawings per task: support | reference (the target's prototype, novelty's unit) | rest (the real-
+drawing ceiling). `python -m meta.evaluate --checkpoint DIR --data-dir DIR --json OUT.json`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from . import omniglot
+from .algorithms import query_loss
+from .images import grid
+from .inner import InnerConfig, adapt_steps
+from .judge import Judge, novelty, novelty_scale, one_shot_accuracy, recognisability
+from .model import CONTEXT, Generator, GeneratorConfig, build_unet, init_params
+from .omniglot import GlyphSet
+from .sampling import fixed_noise, sample
+
+DEFAULT_JUDGE = Path(__file__).resolve().parents[1] / "assets" / "judge"
+
+
+@dataclass
+class EvalConfig:
+    shots: int = 5
+    steps: tuple[int, ...] = (0, 1, 2, 5, 10, 20, 50)
+    tasks: int = 50
+    seed: int = 0
+    samples: int = 10  # samples per task and step count
+    ways: int = 20  # characters the judge chooses among (fewer if the alphabet has fewer)
+    reference: int = 5  # non-support drawings per character that make its prototype
+    sampler: str = "ddim"
+    sampler_steps: int = 10
+    judge: str = str(DEFAULT_JUDGE)
+    judge_runs: int = 1000  # runs of the judge's own 20-way one-shot benchmark
+    inner_lr: float | None = None  # None: each checkpoint's own inner-loop settings
+    adapt: str | None = None
+    optimizer: str | None = None
+    grid_dir: str = ""  # per-task sample grids (support row, then samples after grid_steps)
+    grid_steps: tuple[int, ...] = (0, 5, 20)
+    grid_tasks: int = 4
+
+    def validate(self, n_drawings: int) -> "EvalConfig":
+        if sorted(set(self.steps)) != list(self.steps) or self.steps[0] < 0:
+            raise ValueError(f"steps must be distinct, increasing and >= 0, got {self.steps}")
+        if self.shots < 1 or self.reference < 1 or self.shots + self.reference >= n_drawings:
+            raise ValueError(f"need shots >= 1, reference >= 1, shots + reference < {n_drawings}; got {self.shots}, {self.reference}")
+        if self.tasks < 1 or self.samples < 1 or self.ways < 2:
+            raise ValueError(f"need tasks >= 1, samples >= 1, ways >= 2; got {self.tasks}, {self.samples}, {self.ways}")
+        if self.grid_dir and not set(self.grid_steps) <= set(self.steps):
+            raise ValueError(f"grid steps {self.grid_steps} must be among the measured steps {self.steps}")
+        return self
+
+
+@dataclass
+class Tasks:
+    """T tasks and what the judge needs to score samples of them (embeddings computed once)."""
+
+    info: list[dict]  # alphabet, character, ways per task
+    support: torch.Tensor  # (T, shots, 1, H, W)
+    query: torch.Tensor  # (T, D - shots, 1, H, W): every drawing not in the support
+    rest: torch.Tensor  # (T, D - shots - reference, 1, H, W): real drawings neither support nor prototype
+    prototypes: list[torch.Tensor] = field(default_factory=list)  # per task (ways, E), the target first
+    support_emb: torch.Tensor | None = None  # (T, shots, E)
+    scale: torch.Tensor | None = None  # (T,) novelty's unit
+
+    def score(self, judge: Judge, samples: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """samples (T, S, 1, H, W) -> per-task recognisability (T,) and novelty (T,)."""
+        z = judge.embed(samples)
+        recog = [recognisability(z[i], self.prototypes[i]) for i in range(len(z))]
+        return np.array(recog), np.array([novelty(z[i], self.support_emb[i], float(self.scale[i])) for i in range(len(z))])
+
+
+def make_tasks(glyphs: GlyphSet, judge: Judge, cfg: EvalConfig) -> Tasks:
+    """Characters and drawers chosen by cfg.seed; distractors from the target's own alphabet."""
+    n_char, n_draw = glyphs.images.shape[:2]
+    if cfg.tasks > n_char:
+        raise ValueError(f"--tasks {cfg.tasks} exceeds the {n_char} characters of this split")
+    rng = np.random.default_rng(cfg.seed)
+    emb = judge.embed(glyphs.images[:, :, None])  # (C, D, E)
+    images = torch.from_numpy(glyphs.images)[:, :, None]
+    info, support, query, rest, protos, support_emb, scale = [], [], [], [], [], [], []
+    for c in rng.choice(n_char, cfg.tasks, replace=False):
+        order = rng.permutation(n_draw)
+        s, r = order[: cfg.shots], order[cfg.shots : cfg.shots + cfg.reference]
+        same = np.flatnonzero((glyphs.alphabets == glyphs.alphabets[c]) & (np.arange(n_char) != c))
+        others = rng.choice(same, min(cfg.ways - 1, len(same)), replace=False)
+        protos.append(torch.stack([emb[c, r].mean(0)] + [emb[o, rng.choice(n_draw, cfg.reference, replace=False)].mean(0) for o in others]))
+        support.append(images[c, s]), query.append(images[c, order[cfg.shots :]]), rest.append(images[c, order[cfg.shots + cfg.reference :]])
+        support_emb.append(emb[c, s])
+        scale.append(novelty_scale(emb[c, r], emb[c, s]))
+        info.append({"alphabet": str(glyphs.alphabets[c]), "character": str(glyphs.characters[c]), "ways": len(others) + 1})
+    return Tasks(info, torch.stack(support), torch.stack(query), torch.stack(rest), protos, torch.stack(support_emb), torch.tensor(scale))
+
+
+def scratch(seed: int = 0) -> Generator:
+    """A randomly initialised generator that adapts all its weights: the no-meta-learning baseline."""
+    config = GeneratorConfig()
+    unet = build_unet(config, seed=seed).eval()
+    params = {k: v.detach() for k, v in init_params(unet, config).items()}
+    return Generator(unet, params, config, {"algo": "scratch", "iterations": 0,
+                                            "inner": asdict(InnerConfig(adapt="all", inner_lr=1e-3, optimizer="adam"))})
+
+
+def inner_config(record: dict, cfg: EvalConfig) -> InnerConfig:
+    """The checkpoint's own inner loop, with the flags that were given overriding it."""
+    inner = {**asdict(InnerConfig()), **record.get("inner", {}), "shots": cfg.shots, "first_order": True}
+    overrides = {"inner_lr": cfg.inner_lr, "adapt": cfg.adapt, "optimizer": cfg.optimizer}
+    return InnerConfig(**{**inner, **{k: v for k, v in overrides.items() if v is not None}}).validate()
+
+
+def evaluate_generator(gen: Generator, tasks: Tasks, judge: Judge, cfg: EvalConfig, label: str = "") -> dict:
+    """Adapt to every task and measure after each of cfg.steps; context adaptation runs all tasks in one batch."""
+    inner = inner_config(gen.record, cfg)
+    alphas, n_tasks = gen.alphas_cumprod, len(tasks.support)
+    noise = fixed_noise(cfg.samples, gen.config, cfg.seed, tasks=n_tasks)  # (T, S, C, H, W), the same for every step
+    base = {k: v.detach() for k, v in gen.params.items()}
+    loss, recog, nov = (np.zeros((len(cfg.steps), n_tasks)) for _ in range(3))
+    grids = {}
+    if inner.adapt == "context":  # every task owns its context: (T, c, h, w)
+        groups = [(np.arange(n_tasks), {**base, CONTEXT: base[CONTEXT].expand(n_tasks, *base[CONTEXT].shape)}, cfg.seed)]
+    else:  # full-parameter adaptation: one task at a time
+        groups = [(np.array([i]), base, cfg.seed + i) for i in range(n_tasks)]
+    for idx, params, seed in groups:
+        support, query, x_T = tasks.support[idx], tasks.query[idx], noise[idx]
+        if len(idx) == 1:
+            support, x_T = support[0], x_T[0]
+
+        def measure(j: int, p: dict) -> None:
+            # 1. query loss at fixed (t, eps), 2. samples from fixed noise, 3. the judge's scores
+            loss[j, idx] = query_loss(gen.unet, p, alphas, query).numpy()
+            x0 = sample(gen.unet, p, x_T, gen.config, sampler=cfg.sampler, steps=cfg.sampler_steps).reshape(len(idx), *x_T.shape[-4:])
+            recog[j, idx], nov[j, idx] = tasks.score(judge, x0)
+            for i in idx[idx < cfg.grid_tasks]:
+                if cfg.steps[j] in cfg.grid_steps:
+                    grids.setdefault(int(i), {})[cfg.steps[j]] = x0[list(idx).index(i)].numpy()
+
+        if cfg.steps[0] == 0:
+            measure(0, params)
+        for step in adapt_steps(gen.unet, params, support, alphas, inner, seed=seed, steps=cfg.steps[-1]):
+            if step.step in cfg.steps:
+                measure(cfg.steps.index(step.step), step.params)
+    if cfg.grid_dir:
+        save_grids(grids, tasks, cfg, label)
+    stderr = lambda a: (a.std(1, ddof=1) / np.sqrt(n_tasks)).tolist() if n_tasks > 1 else [0.0] * len(a)
+    return {"steps": list(cfg.steps), "query_loss": loss.mean(1).tolist(), "query_loss_stderr": stderr(loss),
+            "recognisability": recog.mean(1).tolist(), "recognisability_stderr": stderr(recog),
+            "novelty": nov.mean(1).tolist(), "novelty_stderr": stderr(nov),
+            "algo": gen.record.get("algo"), "iterations": gen.record.get("iterations"), "inner": asdict(inner)}
+
+
+def save_grids(grids: dict, tasks: Tasks, cfg: EvalConfig, label: str) -> None:
+    """One PNG per task: the support row (padded), then one row of samples per grid step."""
+    out = Path(cfg.grid_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cols = max(cfg.shots, cfg.samples)
+    for i, rows in grids.items():
+        support = np.full((cols, *tasks.support.shape[-3:]), -1.0, np.float32)
+        support[: cfg.shots] = tasks.support[i].numpy()
+        pad = lambda x: np.concatenate([x, np.full((cols - len(x), *x.shape[1:]), -1.0, np.float32)])
+        sheet = np.concatenate([support] + [pad(rows[s]) for s in cfg.grid_steps if s in rows])
+        name = f"{label}_task{i:02d}_{tasks.info[i]['alphabet']}_{tasks.info[i]['character']}.png"
+        grid(sheet, nrow=cols, scale=2).save(out / name)
+
+
+def labels_for(paths: list[str]) -> list[str]:
+    """Each checkpoint's folder name; the shortest distinguishing path suffix when names repeat."""
+    parts = [Path(p).resolve().parts if p != "scratch" else ("scratch",) for p in paths]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        names = ["/".join(p[-depth:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    raise ValueError(f"the same checkpoint is listed twice: {paths}")
+
+
+def evaluate(checkpoints, glyphs: GlyphSet, cfg: EvalConfig) -> dict:
+    """checkpoints: folders (or 'scratch'), or a dict {label: Generator | folder}. -> the JSON dict."""
+    cfg.validate(glyphs.images.shape[1])
+    judge = Judge.load(cfg.judge)
+    if not isinstance(checkpoints, dict):
+        checkpoints = dict(zip(labels_for([str(c) for c in checkpoints]), checkpoints))
+    one_shot = one_shot_accuracy(judge.embed(glyphs.images[:, :, None]), glyphs, runs=cfg.judge_runs, seed=cfg.seed)
+    tasks = make_tasks(glyphs, judge, cfg)
+    real = tasks.score(judge, tasks.rest)
+    results = {}
+    for label, ckpt in checkpoints.items():
+        t0 = time.time()
+        gen = ckpt if isinstance(ckpt, Generator) else scratch(cfg.seed) if str(ckpt) == "scratch" else Generator.load(ckpt)
+        results[label] = {**evaluate_generator(gen, tasks, judge, cfg, label), "checkpoint": str(ckpt) if not isinstance(ckpt, Generator) else label,
+                          "seconds": round(time.time() - t0, 1)}
+    return {"judge_one_shot_accuracy": one_shot["accuracy"], "judge_one_shot": one_shot,
+            "real_drawings": {"recognisability": float(real[0].mean()), "novelty": float(real[1].mean())},
+            "chance": float(np.mean([1 / t["ways"] for t in tasks.info])), "tasks": tasks.info,
+            "config": asdict(cfg), "results": results}
+
+
+# ---- outputs: curves as a PNG (PIL only), and the CLI ----
+
+COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194)]
+
+
+def plot(report: dict, path, size: tuple[int, int] = (330, 240)) -> Path:
+    """Query loss, recognisability and novelty vs inner steps (log1p axis), one line per checkpoint."""
+    panels = [("query_loss", "query loss"), ("recognisability", "recognisability"), ("novelty", "novelty")]
+    results, (w, h), (left, top, bottom) = report["results"], size, (44, 22, 30)
+    legend_h = 16 * len(results) + 8
+    img = Image.new("RGB", (w * len(panels), h + legend_h), "white")
+    draw = ImageDraw.Draw(img)
+    steps = sorted({s for r in results.values() for s in r["steps"]})
+    xpos = lambda s, x0: x0 + left + (w - left - 12) * np.log1p(s) / max(np.log1p(steps[-1]), 1e-9)
+    for p, (key, title) in enumerate(panels):
+        x0 = p * w
+        values = [v for r in results.values() for v in r[key]] + ([0.0, 1.0] if key != "query_loss" else [])
+        lo, hi = min(values), max(values)
+        lo, hi = (lo - 0.05 * (hi - lo + 1e-9), hi + 0.05 * (hi - lo + 1e-9))
+        ypos = lambda v: top + (h - top - bottom) * (hi - v) / (hi - lo)
+        draw.text((x0 + left, 4), title, fill="black")
+        draw.line([(x0 + left, top), (x0 + left, h - bottom), (x0 + w - 8, h - bottom)], fill="black")
+        for v in np.linspace(lo, hi, 5):
+            draw.text((x0 + 2, ypos(v) - 5), f"{v:.3g}", fill="black")
+        for s in steps:
+            draw.line([(xpos(s, x0), h - bottom), (xpos(s, x0), h - bottom + 3)], fill="black")
+            draw.text((xpos(s, x0) - 4, h - bottom + 5), str(s), fill="black")
+        if key == "recognisability" and "chance" in report:  # dashed chance line
+            for x in range(int(x0 + left), int(x0 + w - 8), 8):
+                draw.line([(x, ypos(report["chance"])), (x + 4, ypos(report["chance"]))], fill=(150, 150, 150))
+        for c, r in enumerate(results.values()):
+            pts = [(xpos(s, x0), ypos(v)) for s, v in zip(r["steps"], r[key])]
+            draw.line(pts, fill=COLOURS[c % len(COLOURS)], width=2)
+            for x, y in pts:
+                draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=COLOURS[c % len(COLOURS)])
+        draw.text((x0 + w - 70, h - 12), "inner steps", fill="black")
+    for c, name in enumerate(results):
+        y = h + 4 + 16 * c
+        draw.line([(left, y + 6), (left + 24, y + 6)], fill=COLOURS[c % len(COLOURS)], width=3)
+        draw.text((left + 30, y), name, fill="black")
+    img.save(path)
+    return Path(path)
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 0,1,5, got {text!r}") from None
+
+
+def main(argv=None) -> dict:
+    d = EvalConfig()
+    p = argparse.ArgumentParser(prog="python -m meta.evaluate", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", action="append", required=True, help="checkpoint folder, or 'scratch' (repeatable)")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--split", default="evaluation", choices=("background", "evaluation"))
+    p.add_argument("--json", required=True, help="where to write the results")
+    p.add_argument("--plot", default="", help="PNG of the curves")
+    p.add_argument("--steps", type=_ints, default=d.steps, help="inner step counts to measure at, e.g. 0,1,2,5")
+    p.add_argument("--grid-steps", type=_ints, default=d.grid_steps)
+    for name in ("shots", "tasks", "seed", "samples", "ways", "reference", "sampler_steps", "judge_runs", "grid_tasks"):
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
+    p.add_argument("--sampler", default=d.sampler, choices=("ddim", "dpm"))
+    p.add_argument("--judge", default=d.judge)
+    p.add_argument("--grid-dir", default="")
+    p.add_argument("--inner-lr", type=float, default=None, help="override the checkpoints' inner_lr")
+    p.add_argument("--adapt", default=None, choices=("context", "all", "weights"), help="override what the inner loop adapts")
+    p.add_argument("--optimizer", default=None, choices=("adam", "sgd"), help="override the inner optimizer")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    args = vars(p.parse_args(argv))
+    if args["threads"]:
+        torch.set_num_threads(args["threads"])
+    cfg = EvalConfig(**{k: v for k, v in args.items() if k in EvalConfig.__dataclass_fields__})
+    report = evaluate(args["checkpoint"], omniglot.load(args["data_dir"], args["split"]), cfg)
+    report["split"] = args["split"]
+    Path(args["json"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(args["json"]).write_text(json.dumps(report, indent=2))
+    if args["plot"]:
+        plot(report, args["plot"])
+    print(json.dumps({k: {m: [round(x, 4) for x in r[m]] for m in ("query_loss", "recognisability", "novelty")}
+                      for k, r in report["results"].items()}, indent=1))
+    return report
+
+
+if __name__ == "__main__":
+    main()

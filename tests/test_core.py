@@ -1,0 +1,180 @@
+"""Numbers, not just "it runs": the inner loop, MAML, Reptile, the sampler and checkpoints."""
+from dataclasses import asdict
+
+import pytest
+import torch
+
+from meta.algorithms import maml_step, reptile_step
+from meta.inner import InnerConfig, adapt, adapt_steps, support_noise
+from meta.model import CONTEXT, GeneratorConfig, build_unet, denoising_loss, init_params, load_checkpoint, save_checkpoint, scheduler
+from meta.sampling import fixed_noise, sample
+
+TINY = GeneratorConfig(block_out_channels=(4, 8), norm_num_groups=4, sample_size=8, ctx_channels=2, ctx_size=4)
+
+
+def tiny(dtype=torch.float32, config=TINY, seed=0):
+    unet = build_unet(config, seed=seed).to(dtype)
+    params = {k: v.detach().clone().requires_grad_(True) for k, v in init_params(unet, config).items()}
+    params[CONTEXT] = torch.randn(params[CONTEXT].shape, dtype=dtype).requires_grad_(True)
+    return unet, params, scheduler(config).alphas_cumprod.to(dtype)
+
+
+def images(n, tasks=None, dtype=torch.float32, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    shape = ((tasks,) if tasks else ()) + (n, 1, 8, 8)
+    return (torch.rand(shape, generator=g) * 2 - 1).to(dtype)
+
+
+def test_one_inner_step_equals_hand_written_sgd():
+    unet, params, ac = tiny()
+    support = images(3)
+    cfg = InnerConfig(adapt="all", inner_steps=1, inner_lr=0.05, optimizer="sgd", shots=3)
+    adapted = adapt(unet, params, support, ac, cfg, seed=7)
+    t, eps = support_noise(support, cfg, step=1, seed=7)
+    loss = denoising_loss(unet, params, ac, support, t, eps)
+    grads = torch.autograd.grad(loss, list(params.values()))
+    for (name, p), g in zip(params.items(), grads):
+        torch.testing.assert_close(adapted[name], p - 0.05 * g, rtol=1e-5, atol=1e-6)
+
+
+def test_adam_inner_step_matches_torch_adam():
+    unet, params, ac = tiny()
+    support = images(3)
+    cfg = InnerConfig(adapt="context", inner_steps=3, inner_lr=0.1, optimizer="adam", shots=3)
+    ours = adapt(unet, params, support, ac, cfg, seed=3)[CONTEXT]
+    ctx = params[CONTEXT].detach().clone().requires_grad_(True)
+    opt = torch.optim.Adam([ctx], lr=0.1)
+    for step in range(1, 4):
+        t, eps = support_noise(support, cfg, step, seed=3)
+        opt.zero_grad()
+        denoising_loss(unet, {**params, CONTEXT: ctx}, ac, support, t, eps).backward()
+        opt.step()
+    torch.testing.assert_close(ours, ctx.detach(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("adapt_what", ["all", "context"])
+def test_maml_meta_gradient_matches_finite_differences(adapt_what):
+    unet, params, ac = tiny(torch.float64)
+    support, query = images(2, tasks=2, dtype=torch.float64), images(3, tasks=2, dtype=torch.float64, seed=2)
+    cfg = InnerConfig(adapt=adapt_what, inner_steps=2, inner_lr=0.3 if adapt_what == "all" else 2.0,
+                      optimizer="sgd", shots=2, first_order=False)
+
+    def meta_loss(p):
+        for v in p.values():
+            v.grad = None
+        return maml_step(unet, p, support, query, ac, cfg, torch.Generator().manual_seed(5))
+
+    meta_loss(params)
+    grads = {k: v.grad.clone() for k, v in params.items()}
+    direction = {k: torch.randn_like(v) for k, v in params.items()}
+    h = 1e-5
+    shifted = lambda s: {k: (v.detach() + s * h * direction[k]).requires_grad_(True) for k, v in params.items()}
+    numeric = (meta_loss(shifted(1)) - meta_loss(shifted(-1))) / (2 * h)
+    analytic = sum((grads[k] * direction[k]).sum() for k in params)
+    assert abs(float(analytic) - numeric) < 1e-5 * max(1.0, abs(numeric)), (float(analytic), numeric)
+    # and the second-order terms matter: first-order MAML gives a different gradient
+    fo = InnerConfig(**{**asdict(cfg), "first_order": True})
+    for v in params.values():
+        v.grad = None
+    maml_step(unet, params, support, query, ac, fo, torch.Generator().manual_seed(5))
+    assert not torch.allclose(params[CONTEXT].grad, grads[CONTEXT])
+
+
+def test_batched_context_adaptation_equals_per_task():
+    unet, params, ac = tiny()
+    support = images(3, tasks=4)
+    cfg = InnerConfig(adapt="context", inner_steps=3, inner_lr=0.1, shots=3)
+    batched = adapt(unet, {**params, CONTEXT: params[CONTEXT].expand(4, *params[CONTEXT].shape)}, support, ac, cfg, seed=1)
+    for i in range(4):
+        t, eps = support_noise(support, cfg, 1, 1)
+        single_cfg = cfg
+        one = {**params}
+        # the batched loop draws (t, eps) per task from one generator: replay task i's slice by hand
+        fast = params[CONTEXT].detach()
+        m = v = torch.zeros_like(fast)
+        for step in range(1, 4):
+            t, eps = support_noise(support, single_cfg, step, 1)
+            fast = fast.requires_grad_(True)
+            loss = denoising_loss(unet, {**one, CONTEXT: fast}, ac, support[i], t[i], eps[i])
+            (g,) = torch.autograd.grad(loss, [fast])
+            m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+            fast = (fast - 0.1 * (m / (1 - 0.9**step)) / ((v / (1 - 0.999**step)).sqrt() + 1e-8)).detach()
+        torch.testing.assert_close(batched[CONTEXT][i], fast, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("vmap", [False, True])
+def test_reptile_pseudo_gradient_is_mean_of_theta_minus_adapted(vmap):
+    unet, params, ac = tiny()
+    support, query = images(2, tasks=3), images(2, tasks=3, seed=2)
+    # SGD: Adam's m / sqrt(v) turns float noise in near-zero gradients into full-size steps
+    cfg = InnerConfig(adapt="all", inner_steps=2, inner_lr=0.05, optimizer="sgd", shots=2)
+    seed = int(torch.randint(0, 2**30, (1,), generator=torch.Generator().manual_seed(9)))
+    reptile_step(unet, params, support, query, ac, cfg, torch.Generator().manual_seed(9), vmap=vmap)
+    data = torch.cat([support, query], 1)
+    expected = {k: torch.zeros_like(v) for k, v in params.items()}
+    task_gen = torch.Generator().manual_seed(9)
+    for i in range(3):
+        task_seed = seed if vmap else int(torch.randint(0, 2**30, (1,), generator=task_gen))
+        a = adapt(unet, {k: v.detach() for k, v in params.items()}, data[i], ac, cfg, seed=task_seed)
+        for k in expected:
+            expected[k] += (params[k].detach() - a[k]) / 3
+    for k, p in params.items():
+        torch.testing.assert_close(p.grad, expected[k], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("first_order", [True, False])
+def test_vmap_maml_equals_a_loop_over_tasks(first_order):
+    from meta.algorithms import _query_loss_after_adapt
+
+    unet, params, ac = tiny()
+    support, query = images(2, tasks=3), images(2, tasks=3, seed=2)
+    cfg = InnerConfig(adapt="all", inner_steps=2, inner_lr=0.05, optimizer="sgd", shots=2, first_order=first_order)
+    maml_step(unet, params, support, query, ac, cfg, torch.Generator().manual_seed(4), vmap=True)
+    vmapped = {k: v.grad.clone() for k, v in params.items()}
+    # vmap gives every task the same noise seed (drawn once from the generator): loop with that seed
+    seed = int(torch.randint(0, 2**30, (1,), generator=torch.Generator().manual_seed(4)))
+    for v in params.values():
+        v.grad = None
+    for i in range(3):
+        (_query_loss_after_adapt(unet, params, support[i], query[i], ac, cfg, torch.Generator().manual_seed(seed)) / 3).backward()
+    for k, p in params.items():
+        torch.testing.assert_close(vmapped[k], p.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_sampler_is_deterministic_and_in_range():
+    unet, params, ac = tiny()
+    noise = fixed_noise(4, TINY, seed=3)
+    torch.testing.assert_close(noise, fixed_noise(4, TINY, seed=3))
+    for sampler in ("ddim", "dpm"):
+        a = sample(unet, params, noise, TINY, sampler=sampler, steps=4)
+        b = sample(unet, params, fixed_noise(4, TINY, seed=3), TINY, sampler=sampler, steps=4)
+        assert torch.equal(a, b) and a.shape == (4, 1, 8, 8) and a.abs().max() <= 1
+    assert not torch.equal(a, sample(unet, params, fixed_noise(4, TINY, seed=4), TINY, sampler="dpm", steps=4))
+
+
+def test_checkpoint_round_trips_through_from_pretrained(tmp_path):
+    from diffusers import UNet2DModel
+
+    unet, params, _ = tiny()
+    params = {k: (v.detach() + 0.01 * torch.randn_like(v)) for k, v in params.items()}
+    save_checkpoint(tmp_path, unet, params, TINY, {"algo": "fomaml", "inner": asdict(InnerConfig()), "iterations": 3})
+    plain = UNet2DModel.from_pretrained(tmp_path)
+    for name, p in plain.named_parameters():
+        torch.testing.assert_close(p, params[name])
+    _, loaded, config, record = load_checkpoint(tmp_path)
+    assert config == TINY and record["algo"] == "fomaml" and record["iterations"] == 3
+    torch.testing.assert_close(loaded[CONTEXT], params[CONTEXT])
+
+
+def test_inner_config_rejects_bad_values():
+    for bad in [dict(adapt="everything"), dict(optimizer="lbfgs"), dict(inner_steps=-1), dict(inner_lr=float("nan")),
+                dict(inner_lr=0.0), dict(t_min=500, t_max=100)]:
+        with pytest.raises(ValueError):
+            InnerConfig(**bad).validate()
+
+
+def test_adapt_steps_yields_every_step():
+    unet, params, ac = tiny()
+    steps = list(adapt_steps(unet, params, images(3), ac, InnerConfig(adapt="context", inner_steps=4, shots=3)))
+    assert [s.step for s in steps] == [1, 2, 3, 4]
+    assert not torch.equal(steps[0].params[CONTEXT], steps[-1].params[CONTEXT])
