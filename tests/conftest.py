@@ -15,3 +15,52 @@ def omniglot_dir() -> Path:
     if not (OMNIGLOT / "images_background.zip").exists() and not (OMNIGLOT / "images_background").is_dir():
         pytest.skip(f"Omniglot not found at {OMNIGLOT} (set INNER_LOOP_DATA)")
     return OMNIGLOT
+
+
+# ---- the app (demo/, app.py): markers, tiny checkpoints, one server for the whole session ----
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than a few seconds (still run in CI)")
+    config.addinivalue_line("markers", "browser: drives headless Chromium (skipped where none is installed)")
+
+
+@pytest.fixture(scope="session")
+def tiny_assets(tmp_path_factory) -> Path:
+    """A checkpoint folder like assets/: an untrained tiny meta-learned (context) and joint generator."""
+    from demo.checkpoints import write_random_checkpoints
+    from meta.model import GeneratorConfig
+
+    small = GeneratorConfig(block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=4)
+    return write_random_checkpoints(tmp_path_factory.mktemp("assets"), small)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_assets):
+    from demo.checkpoints import load_models
+
+    return load_models(tiny_assets, torch.device("cpu"))
+
+
+@pytest.fixture(scope="session")
+def app_url(tiny_models, tiny_assets):
+    """The app on 127.0.0.1 (a free port), launched once; polls until the page answers."""
+    import time
+    import urllib.request
+
+    from app import build_app, launch_kwargs
+
+    demo = build_app(tiny_models, tiny_assets)
+    demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    url = demo.local_url.rstrip("/")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/", timeout=5) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    yield url
+    demo.close()

@@ -1,0 +1,107 @@
+"""Inner Loop studio: watch a meta-learned diffusion generator adapt to your glyph, live.
+
+    python app.py [--assets assets/] [--host 127.0.0.1] [--port 7860] [--share]
+
+Env knobs: INNER_LOOP_ASSETS (checkpoint folder), INNER_LOOP_HOST / INNER_LOOP_PORT (or Gradio's
+GRADIO_SERVER_NAME / GRADIO_SERVER_PORT), INNER_LOOP_CONCURRENCY (runs at once; default 1 on CPU),
+INNER_LOOP_THREADS (torch CPU threads). The generators are loaded once, in `main()`; each visitor's
+examples, frames and adapted weights live in a gr.State (demo/session.py).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import gradio as gr
+import torch
+
+from demo.checkpoints import ASSETS_ENV, Models, load_models
+from demo.explain import create_explain_panel
+from demo.handlers import MAX_RUN_SECONDS, make_run, request_stop, reset, show_step
+from demo.inputs import create_examples_panel, use_example_set
+from demo.review import create_review_panel
+from demo.run import create_run_panel
+from demo.session import Session, delete_session
+from demo.shots import example_sets
+
+ROOT = Path(__file__).resolve().parent
+MAX_FILE_SIZE = "10mb"
+CSS = """
+#title h1 {margin-bottom: 0.2em}
+#meta-grid, #baseline-grid {min-height: 220px}
+#status {min-height: 1.6em}
+#shots .grid-container {grid-template-columns: repeat(5, minmax(0, 1fr)) !important}
+#shots .gallery-item, #shots .thumbnail-item {width: 100% !important; min-width: 0 !important; height: auto !important; aspect-ratio: 1}
+"""
+HEADER = """
+<div id="title">
+
+# Inner Loop · watch a generator learn a new character
+
+Give it a few drawings of a character it has never seen and press **Run**. **Left:** a diffusion generator whose
+*starting point* was meta-learned so that a few gradient steps are enough. **Right:** the same network trained the
+ordinary way. Both take the same steps on your examples, from the same noise; watch which one starts drawing *your* glyph.
+</div>
+"""
+
+
+def build_app(models: Models, assets=None, concurrency: int = 1) -> gr.Blocks:
+    assets = Path(assets or ROOT / "assets")
+    with gr.Blocks(title="Inner Loop: few-shot glyph generation") as demo:
+        session = gr.State(Session(), time_to_live=3600, delete_callback=delete_session)
+        gr.Markdown(HEADER)
+        with gr.Row():
+            with gr.Column(scale=2, min_width=300):
+                examples = create_examples_panel(session)
+            with gr.Column(scale=5):
+                run = create_run_panel(models)
+        review = create_review_panel()
+        create_explain_panel(assets)
+
+        live = [run.meta_grid, run.baseline_grid, run.plot, run.status]
+        after = [review.before_after, review.step, review.filmstrip, review.generator_zip]
+        inputs = [examples.upload, run.inner_steps, run.seed, run.checkpoint, run.inner_lr, run.samples,
+                  run.sampler_steps, run.baseline, session]
+        run.run.click(make_run(models), inputs, live + after, api_name="adapt", concurrency_limit=concurrency,
+                      concurrency_id="adapt", time_limit=MAX_RUN_SECONDS + 30)
+        run.stop.click(request_stop, session, None, queue=False, api_name="stop")
+        run.reset.click(reset, session, [examples.gallery, *live, *after], queue=False, api_visibility="private")
+        review.step.input(show_step, [review.step, session], [run.meta_grid, run.baseline_grid, run.status],
+                          api_visibility="private")
+        first_set = next(iter(example_sets()), None)
+        if first_set:  # a first visit can press Run straight away
+            demo.load(lambda s: use_example_set(first_set, s), session, examples.gallery, api_visibility="private")
+    demo.queue(default_concurrency_limit=concurrency, max_size=32)
+    return demo
+
+
+def launch_kwargs() -> dict:
+    return dict(max_file_size=MAX_FILE_SIZE, css=CSS, theme=gr.themes.Soft(), footer_links=["api", "gradio"])
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    env = os.environ.get
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--assets", default=env(ASSETS_ENV, str(ROOT / "assets")), help="folder of checkpoints")
+    p.add_argument("--host", default=env("INNER_LOOP_HOST", env("GRADIO_SERVER_NAME", "127.0.0.1")))
+    p.add_argument("--port", type=int, default=int(env("INNER_LOOP_PORT", env("GRADIO_SERVER_PORT", "7860"))))
+    p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    p.add_argument("--concurrency", type=int, default=int(env("INNER_LOOP_CONCURRENCY", "0")),
+                   help="runs at once (0 = 1 on CPU, 4 on CUDA)")
+    p.add_argument("--threads", type=int, default=int(env("INNER_LOOP_THREADS", "0")), help="torch CPU threads (0 = torch's default)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    models = load_models(args.assets)
+    concurrency = args.concurrency or (4 if models.device.type == "cuda" else 1)
+    demo = build_app(models, args.assets, concurrency)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""What a visitor can take home: the filmstrip GIF and the adapted generator as a zip.
+
+The zip holds a diffusers folder (config.json + diffusion_pytorch_model.safetensors) plus the
+context map and a training.json saying where it came from, written by `meta.model.save_checkpoint`
+on a private module copy: the shared, loaded generator is never modified.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from meta.model import Generator, build_unet, save_checkpoint
+
+from .render import frame_picture
+
+GIF_MS = 150  # per frame; the last frame is held longer
+
+
+def filmstrip(frames, shots, folder: Path) -> Path:
+    pictures = [frame_picture(f, shots) for f in frames]
+    path = Path(folder) / "inner-loop-filmstrip.gif"
+    durations = [GIF_MS] * (len(pictures) - 1) + [1500]
+    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=durations, loop=0, optimize=True)
+    return path
+
+
+def export_generator(generator: Generator, params: dict, folder: Path, *, checkpoint: str, inner, steps: int,
+                     shots: int, seed: int) -> Path:
+    """Write the adapted parameters as a checkpoint folder, zip it, return the zip's path."""
+    folder = Path(folder)
+    out = folder / "adapted-generator"
+    shutil.rmtree(out, ignore_errors=True)
+    unet = build_unet(generator.config, seed=None)  # a fresh module to write into (never the shared one)
+    record = {"algo": "adapted", "adapted_from": checkpoint, "source_algo": generator.record.get("algo"),
+              "inner": asdict(inner), "inner_steps_run": steps, "shots": shots, "seed": seed,
+              "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+    save_checkpoint(out, unet, {k: v.detach().cpu() for k, v in params.items()}, generator.config, record)
+    return Path(shutil.make_archive(str(folder / "adapted-generator"), "zip", root_dir=out))
+

@@ -1,0 +1,57 @@
+"""The "How it works" panel: inner vs outer loop in plain words, the data, the measured results, credits."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+HOW = """
+**The inner loop** is what you watch. Starting from a generator's parameters, it takes a few steps of
+gradient descent on *your* examples only (the *support* set): noise them, ask the model to predict the
+noise, nudge the parameters to predict it better. Depending on the checkpoint it nudges only a small
+*context map* the generator reads (CAVIA) or all of its weights (MAML, Reptile). After every step
+the page samples from the same fixed noise, so every change in the grid comes from the adaptation.
+
+**The outer loop** happened before, during meta-training, and is why the left side should win.
+It ran the same inner loop on thousands of small tasks (a few drawings of one character each) and
+changed the *starting point* so that a few inner steps on a task's support drawings lower the loss on
+that character's held-out drawings (the *query*). The *ordinary start* on the right was trained on
+the same drawings pooled together, the usual way, with no idea it would be adapted later.
+
+**Held-out query loss** (the dark curves) is that same test on your examples: with two or more
+shots, a copy of each start adapts on all but your last example and is scored on the last one.
+It is the number meta-learning optimises; the support loss only says how well it fits what it saw.
+
+**The data.** The shipped generators were meta-trained on the *background* alphabets of Omniglot
+(1,623 characters from 50 alphabets, each drawn by 20 people). Your own characters, and Omniglot's
+evaluation alphabets, were never seen during training.
+"""
+
+CREDITS = """
+**Credits and licences.** Omniglot: Brenden Lake, Ruslan Salakhutdinov, Joshua Tenenbaum,
+*Human-level concept learning through probabilistic program induction*, Science 2015; data under the
+MIT licence (github.com/brendenlake/omniglot). Algorithms: MAML (Finn et al. 2017), Reptile (Nichol et
+al. 2018), CAVIA (Zintgraf et al. 2019), FIGR (Clouâtre and Demers 2019). Generator: a diffusers
+`UNet2DModel` (Apache-2.0) with DDPM training and DDIM sampling. Built with Gradio and PyTorch.
+"""
+
+NO_RESULTS = "_Measured results will appear here once `assets/results.md` is written by the evaluation._"
+
+
+def results_markdown(assets) -> str:
+    """<!-- RESULTS --> The measured results, read from assets/results.md at start-up (no code change)."""
+    path = Path(assets) / "results.md"
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return NO_RESULTS
+    return text or NO_RESULTS
+
+
+def create_explain_panel(assets) -> gr.Accordion:
+    with gr.Accordion("How it works", open=False, elem_id="how-it-works") as panel:
+        gr.Markdown(HOW)
+        gr.Markdown("#### Measured results")
+        gr.Markdown(results_markdown(assets), elem_id="results")  # <- assets/results.md goes here
+        gr.Markdown(CREDITS)
+    return panel

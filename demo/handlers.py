@@ -1,0 +1,141 @@
+"""Event handlers of the run: start (a streaming generator, also the `/adapt` API), stop, reset, scrub.
+
+Outputs of a run, in order: meta grid, baseline grid, loss plot, status, before/after picture,
+step slider, filmstrip GIF, adapted-generator zip. While streaming, the last four are `gr.skip()`.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import gradio as gr
+
+from .checkpoints import Models, inner_config
+from .downloads import export_generator, filmstrip
+from .engine import Lane, Settings, adapt_live
+from .render import before_after, loss_table, sample_grid, status_line
+from .session import Session
+from .shots import MAX_SHOTS, load_uploads
+
+MAX_RUN_SECONDS = 240  # a run stops itself after this; the event's time_limit is a little longer
+
+try:  # on Hugging Face ZeroGPU, borrow a GPU for the run; elsewhere an identity decorator
+    import spaces
+
+    gpu = spaces.GPU(duration=MAX_RUN_SECONDS)
+except ImportError:
+    def gpu(fn):
+        return fn
+
+
+def make_lanes(models: Models, checkpoint: str, inner_lr, baseline: bool) -> dict[str, Lane]:
+    """The selected generator, and the joint baseline beside it, each with its own inner settings."""
+    if checkpoint not in models.generators:
+        raise gr.Error(f"Unknown checkpoint {checkpoint!r}: pick one of {list(models.generators)}.")
+    g = models.generators[checkpoint]
+    try:
+        cfg = inner_config(g.record)
+        if inner_lr is not None:
+            cfg.inner_lr = float(inner_lr)
+            cfg.validate()
+    except ValueError as err:
+        raise gr.Error(f"Bad inner-loop setting: {err}") from None
+    lanes = {"meta": Lane(g, cfg)}
+    if baseline and models.baseline and models.baseline != checkpoint:
+        b = models.generators[models.baseline]
+        lanes["baseline"] = Lane(b, inner_config(b.record))
+    return lanes
+
+
+def _grids(frame):
+    base = frame.samples.get("baseline")
+    return sample_grid(frame.samples["meta"]), (sample_grid(base) if base is not None else None)
+
+
+def plot_update(frames, steps: int):
+    # LinePlot fixes its curves at the first table it draws (and none after an empty one): start at
+    # step 1, when support and query losses are both there
+    return gr.update(value=loss_table(frames) if len(frames) > 1 else None, x_lim=[0, steps])
+
+
+def make_run(models: Models):
+    @gpu
+    def adapt(images, inner_steps, seed, checkpoint=models.default, inner_lr=None, samples=8, sampler_steps=8,
+              baseline=True, session: Session | None = None):
+        """Adapt on 1-10 example images; stream sample grids and losses after every inner step."""
+        session = session if session is not None else Session()
+        if images:
+            session.shots = load_uploads(images)
+        shots = list(session.shots)
+        if not shots:
+            raise gr.Error(f"Add 1-{MAX_SHOTS} example images first: upload, draw, or pick an example set.")
+        steps = int(inner_steps)
+        if not 1 <= steps <= 100:
+            raise gr.Error(f"Inner steps must be between 1 and 100, got {inner_steps}.")
+        settings = Settings(steps, int(min(max(samples, 1), 16)), int(min(max(sampler_steps, 1), 50)), int(seed or 0))
+        lanes = make_lanes(models, checkpoint, inner_lr, baseline)
+        session.clear_run()
+        session.run_id = run_id = session.run_id + 1
+        session.running, deadline = True, time.monotonic() + MAX_RUN_SECONDS
+
+        def should_stop():
+            return session.stop or session.run_id != run_id or time.monotonic() > deadline
+
+        skip4 = (gr.skip(),) * 4
+        try:
+            for frame in adapt_live(lanes, shots, settings, should_stop):
+                session.keep(frame)
+                first = frame.step == 0
+                yield (*_grids(frame), plot_update(session.frames, steps), status_line(frame, models.device, steps),
+                       *(cleared_review() if first else skip4))
+                if not all(math.isfinite(v) for v in frame.support_loss.values()):
+                    gr.Warning(f"The loss diverged at step {frame.step}: try a smaller inner learning rate.")
+                    break
+        finally:
+            session.running = False
+        if session.run_id != run_id:  # reset (or a newer run) took over: leave its outputs alone
+            return
+        yield finish(models, session, settings, lanes, checkpoint, steps)
+
+    return adapt
+
+
+def finish(models, session: Session, settings: Settings, lanes, checkpoint: str, steps: int):
+    """Final outputs: last grids, before/after, scrub slider, filmstrip and the adapted generator."""
+    frames, last = session.frames, session.frames[-1]
+    stopped = last.step < steps
+    folder = session.tmpdir()
+    gif = filmstrip(frames, session.shots, folder)
+    zip_path = export_generator(lanes["meta"].generator, session.params["meta"], folder, checkpoint=checkpoint,
+                                inner=lanes["meta"].cfg, steps=last.step, shots=len(session.shots), seed=settings.seed)
+    slider = gr.update(value=last.step, maximum=max(last.step, 1), interactive=last.step > 0)
+    return (*_grids(last), plot_update(frames, steps), status_line(last, models.device, steps, stopped=stopped, done=not stopped),
+            before_after(frames, session.shots), slider, gr.update(value=str(gif), interactive=True),
+            gr.update(value=str(zip_path), interactive=True))
+
+
+def cleared_review():
+    off = gr.update(value=None, interactive=False)
+    return None, gr.update(value=0, maximum=1, interactive=False), off, off
+
+
+def request_stop(session: Session) -> None:
+    """queue=False: runs at once, even while the run holds the worker; the run sees it next step."""
+    if session.running:
+        session.stop = True
+
+
+def reset(session: Session):
+    session.run_id = session.run_id + 1  # a running run stops and leaves outputs alone
+    session.shots, session.selected = [], None
+    session.clear_run()
+    return ([], None, None, None, "Cleared. Add examples, then press **Run**.", *cleared_review())
+
+
+def show_step(step, session: Session):
+    """Scrub: show the frame of a given step from this session's run."""
+    if not session.frames:
+        return gr.skip(), gr.skip(), gr.skip()
+    frame = min(session.frames, key=lambda f: abs(f.step - int(step)))
+    meta, base = _grids(frame)
+    return meta, base, f"Showing step {frame.step} of the last run (drag the slider to scrub)."

@@ -1,0 +1,95 @@
+"""Step 1 of the page: bring 1-10 examples (upload, draw, or a built-in set) and see what the model sees."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from meta.images import to_glyph
+
+from .render import shot_pictures
+from .session import Session
+from .shots import MAX_SHOTS, add_shots, example_sets, glyph_from_sketch, load_uploads
+
+
+@dataclass
+class ExamplesPanel:
+    upload: gr.File  # also the `images` input of the /adapt API
+    sketch: gr.Sketchpad
+    example_set: gr.Dropdown
+    gallery: gr.Gallery
+
+
+def gallery_update(session: Session):
+    n = len(session.shots)
+    label = f"What the model sees (32x32): {n} of {MAX_SHOTS}"
+    return gr.update(value=shot_pictures(session.shots), label=label, selected_index=None)
+
+
+def ingest_uploads(files, session: Session):
+    session.shots = add_shots(session.shots, load_uploads(files))
+    session.selected = None
+    return gallery_update(session), None  # clear the upload box: the gallery now holds them
+
+
+def add_drawing(value, session: Session):
+    session.shots = add_shots(session.shots, [glyph_from_sketch(value)])
+    session.selected = None
+    return gallery_update(session), None  # a fresh pad for the next drawing
+
+
+def use_example_set(name, session: Session):
+    sets = example_sets()
+    if name not in sets:
+        raise gr.Error(f"Unknown example set {name!r}.")
+    session.shots, session.selected = [to_glyph(im) for im in sets[name]][:MAX_SHOTS], None
+    return gallery_update(session)
+
+
+def select_shot(session: Session, evt: gr.SelectData):
+    session.selected = evt.index
+
+
+def remove_selected(session: Session):
+    if session.selected is None or not 0 <= session.selected < len(session.shots):
+        raise gr.Error("Click an example in the gallery first, then press Remove selected.")
+    del session.shots[session.selected]
+    session.selected = None
+    return gallery_update(session)
+
+
+def clear_shots(session: Session):
+    session.shots, session.selected = [], None
+    return gallery_update(session)
+
+
+def create_examples_panel(session: gr.State) -> ExamplesPanel:
+    gr.Markdown("### 1 · Your examples\nOne to ten drawings of one new character. Click a picture below to select it.")
+    names = list(example_sets())
+    with gr.Tabs():
+        with gr.Tab("Example sets"):
+            example_set = gr.Dropdown(names, value=names[0] if names else None, label="Built-in example set",
+                                      elem_id="example-set")
+            use_set = gr.Button("Use this set", elem_id="use-set-btn")
+        with gr.Tab("Upload", elem_id="upload-tab"):
+            upload = gr.File(file_count="multiple", file_types=["image"], label="Images (PNG, JPEG, WebP, BMP, GIF)",
+                             elem_id="upload", height=140)
+        with gr.Tab("Draw", elem_id="draw-tab"):
+            sketch = gr.Sketchpad(label="Draw one example", type="numpy", image_mode="RGBA", canvas_size=(280, 280),
+                                  brush=gr.Brush(colors=["#000000"], default_size=14, color_mode="fixed"),
+                                  layers=False, transforms=(), elem_id="sketch")
+            add = gr.Button("Add drawing", elem_id="add-drawing-btn")
+    gallery = gr.Gallery(label="What the model sees (32x32)", columns=5, height=150, object_fit="contain", allow_preview=False,
+                         interactive=False, elem_id="shots")
+    with gr.Row():
+        remove = gr.Button("Remove selected", size="sm", elem_id="remove-btn")
+        clear = gr.Button("Clear all", size="sm", elem_id="clear-btn")
+
+    upload.upload(ingest_uploads, [upload, session], [gallery, upload], api_visibility="private")
+    add.click(add_drawing, [sketch, session], [gallery, sketch], api_visibility="private")
+    use_set.click(use_example_set, [example_set, session], gallery, api_visibility="private")
+    example_set.input(use_example_set, [example_set, session], gallery, api_visibility="private")
+    gallery.select(select_shot, session, None, api_visibility="private")
+    remove.click(remove_selected, session, gallery, api_visibility="private")
+    clear.click(clear_shots, session, gallery, api_visibility="private")
+    return ExamplesPanel(upload, sketch, example_set, gallery)

@@ -1,0 +1,87 @@
+"""Step 2 of the page: settings, Run / Stop / Reset, and the live view of both starting points."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from .checkpoints import Models, inner_config
+from .render import TITLES
+
+COLORS = {"meta-learned: support": "#9ecae1", "meta-learned: held-out query": "#08519c",
+          "ordinary: support": "#fdae6b", "ordinary: held-out query": "#a63603"}
+
+
+@dataclass
+class RunPanel:
+    checkpoint: gr.Dropdown
+    inner_steps: gr.Slider
+    seed: gr.Number
+    inner_lr: gr.Number
+    samples: gr.Slider
+    sampler_steps: gr.Slider
+    baseline: gr.Checkbox
+    lane_info: gr.Markdown
+    run: gr.Button
+    stop: gr.Button
+    reset: gr.Button
+    status: gr.Markdown
+    meta_grid: gr.Image
+    baseline_grid: gr.Image
+    plot: gr.LinePlot
+
+
+def describe_lanes(models: Models, checkpoint: str) -> str:
+    """Say which inner loop each side runs: each checkpoint's own, from its training.json."""
+    def line(title, name):
+        c = inner_config(models.generators[name].record)
+        return (f"- **{title}** (`{name}`): adapts `{c.adapt}` with {c.optimizer}, inner_lr {c.inner_lr:g}, "
+                f"timesteps {c.t_min}-{c.t_max}")
+    lines = [line(TITLES["meta"], checkpoint)]
+    if models.baseline and models.baseline != checkpoint:
+        lines.append(line(TITLES["baseline"], models.baseline))
+    elif not models.baseline:
+        lines.append("- No joint (ordinary) checkpoint is installed, so there is no side-by-side baseline.")
+    return ("Each side runs the inner loop it was trained with (its own training.json); the learning-rate box "
+            "overrides the selected generator's. Both see the same examples, the same seed and the same noise.\n"
+            + "\n".join(lines))
+
+
+def on_checkpoint(models: Models, checkpoint: str):
+    lr = inner_config(models.generators[checkpoint].record).inner_lr
+    return gr.update(value=lr), describe_lanes(models, checkpoint)
+
+
+def create_run_panel(models: Models) -> RunPanel:
+    gr.Markdown("### 2 · Adapt and watch")
+    default_lr = inner_config(models.generators[models.default].record).inner_lr
+    with gr.Accordion("Settings", open=False):
+        with gr.Row():
+            checkpoint = gr.Dropdown(models.choices(), value=models.default, label="Generator (checkpoint)", scale=3)
+            inner_lr = gr.Number(default_lr, label="Inner learning rate (inner_lr)", minimum=0, scale=1)
+        with gr.Row():
+            samples = gr.Slider(1, 16, value=8, step=1, label="Samples per grid")
+            sampler_steps = gr.Slider(2, 50, value=8, step=1, label="Sampler steps (DDIM)")
+            seed = gr.Number(0, precision=0, label="Seed (noise and inner loop)")
+        lane_info = gr.Markdown(describe_lanes(models, models.default))
+    with gr.Row(equal_height=True):
+        inner_steps = gr.Slider(1, 100, value=20, step=1, label="Inner steps", scale=3, elem_id="inner-steps")
+        baseline = gr.Checkbox(bool(models.baseline), label="Side by side: ordinary start", scale=1,
+                               interactive=bool(models.baseline))
+    with gr.Row():
+        run = gr.Button("Run", variant="primary", elem_id="run-btn")
+        stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+        reset = gr.Button("Reset", elem_id="reset-btn")
+    status = gr.Markdown("Press **Run**: both generators start adapting to your examples, one inner step at a time.",
+                         elem_id="status")
+    with gr.Row(equal_height=True):
+        meta_grid = gr.Image(label=TITLES["meta"], format="png", type="pil", interactive=False, elem_id="meta-grid",
+                             buttons=["download"])
+        baseline_grid = gr.Image(label=TITLES["baseline"], format="png", type="pil", interactive=False,
+                                 elem_id="baseline-grid", buttons=["download"])
+    plot = gr.LinePlot(None, x="step", y="loss", color="curve", color_map=COLORS, height=330,
+                       label="Losses (lower = fits your character better)", x_title="inner step",
+                       y_title="denoising loss", x_axis_format="d", elem_id="loss-plot")
+    checkpoint.change(lambda c: on_checkpoint(models, c), checkpoint, [inner_lr, lane_info], api_visibility="private")
+    return RunPanel(checkpoint, inner_steps, seed, inner_lr, samples, sampler_steps, baseline, lane_info, run, stop,
+                    reset, status, meta_grid, baseline_grid, plot)

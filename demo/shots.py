@@ -1,0 +1,95 @@
+"""A person's example images -> the 32x32 shots the generator sees, with a clear message for bad input.
+
+Uploads arrive as file paths and are opened here (never by Gradio), so every failure gets its own
+`gr.Error`: not an image, damaged, too large, blank. Odd but valid images are accepted: animated
+GIF/WebP (first frame), CMYK, 16-bit, palette and transparent images all go through
+`meta.images.to_glyph`, the same preprocessing the generator was meta-trained with.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from meta.glyphs import example_sets as glyph_sets
+from meta.images import to_glyph
+
+MAX_SHOTS = 10
+MAX_PIXELS = 40_000_000  # refused from the header, before decoding (PIL itself refuses > 179M)
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")  # no plugin that shells out (EPS) or parses exotica
+
+
+def open_image(path) -> Image.Image:
+    """Decode the first frame of an uploaded file, or raise gr.Error saying what is wrong."""
+    name = Path(path).name
+    try:
+        with Image.open(path, formats=FORMATS) as im:
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise gr.Error(f"{name} is too large ({w}x{h} pixels): use an image under {MAX_PIXELS // 1_000_000} megapixels.")
+            im.seek(0)  # animated GIF/WebP: the first frame
+            im.load()
+            if im.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+                im = im.convert("RGB")
+            im = im.copy()
+        try:
+            im = ImageOps.exif_transpose(im)  # phone photos stored sideways
+        except Exception:  # noqa: BLE001 -- broken EXIF: keep the pixels as stored
+            pass
+        return im
+    except gr.Error:
+        raise
+    except Image.DecompressionBombError:
+        raise gr.Error(f"{name} is too large to decode safely (a decompression bomb?).") from None
+    except UnidentifiedImageError:
+        raise gr.Error(f"{name} is not an image I can read: upload PNG, JPEG, WebP, BMP or GIF files.") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as err:
+        raise gr.Error(f"{name} looks damaged and could not be decoded ({err}).") from None
+
+
+def glyph_from_image(image: Image.Image, what: str) -> np.ndarray:
+    try:
+        return to_glyph(image)
+    except ValueError:
+        raise gr.Error(f"{what} holds no drawing (it is blank or a single colour).") from None
+
+
+def load_uploads(paths) -> list[np.ndarray]:
+    """File paths (or gradio FileData-likes) -> shots; checks the count first."""
+    paths = [getattr(p, "path", None) or (p.get("path") if isinstance(p, dict) else p) for p in (paths or [])]
+    if len(paths) > MAX_SHOTS:
+        raise gr.Error(f"Too many images: got {len(paths)}, the limit is {MAX_SHOTS}.")
+    return [glyph_from_image(open_image(p), Path(p).name) for p in paths]
+
+
+def glyph_from_sketch(value) -> np.ndarray:
+    """A Sketchpad value (dict with 'composite', RGBA numpy) -> one shot."""
+    composite = value.get("composite") if isinstance(value, dict) else value
+    if composite is None:
+        raise gr.Error("The drawing is empty: draw a glyph on the pad, then press Add drawing.")
+    arr = np.asarray(composite)
+    if arr.dtype != np.uint8:
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    image = Image.fromarray(arr)
+    if image.mode == "RGBA":  # flatten onto white so transparent canvas and white canvas look the same
+        flat = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(flat, image).convert("RGB")
+    try:
+        return to_glyph(image)
+    except ValueError:
+        raise gr.Error("The drawing is empty: draw a glyph on the pad, then press Add drawing.") from None
+
+
+def add_shots(shots: list, new: list) -> list:
+    if len(shots) + len(new) > MAX_SHOTS:
+        raise gr.Error(f"Too many examples: {len(shots)} + {len(new)} would pass the limit of {MAX_SHOTS}. Remove some first.")
+    return [*shots, *new]
+
+
+@functools.cache
+def example_sets() -> dict[str, list[Image.Image]]:
+    """Built-in example sets: drawings of meta.glyphs's procedural characters (never trained on)."""
+    return dict(glyph_sets())

@@ -1,0 +1,108 @@
+"""Bringing examples: every kind of upload, drawings, example sets and the gallery's remove/clear."""
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from demo.inputs import add_drawing, clear_shots, ingest_uploads, remove_selected, use_example_set
+from demo.session import Session
+from demo.shots import MAX_SHOTS, example_sets, glyph_from_sketch, load_uploads
+
+
+def glyph_picture(size=(120, 100), mode="RGB", ink="black", paper="white"):
+    im = Image.new("RGB", size, paper)
+    ImageDraw.Draw(im).line([(20, 20), (size[0] - 20, size[1] - 20), (20, size[1] - 20)], fill=ink, width=8)
+    return im.convert(mode) if mode != "RGB" else im
+
+
+def write(tmp_path, name, im, **kw):
+    path = tmp_path / name
+    im.save(path, **kw)
+    return str(path)
+
+
+def valid_files(tmp_path):
+    """One of each accepted kind: formats, modes, alpha, animation, 16 bits, EXIF-free CMYK."""
+    files = [write(tmp_path, "a.png", glyph_picture()), write(tmp_path, "b.jpg", glyph_picture(), quality=90),
+             write(tmp_path, "c.webp", glyph_picture()), write(tmp_path, "d.bmp", glyph_picture()),
+             write(tmp_path, "e-cmyk.jpg", glyph_picture(mode="CMYK")),
+             write(tmp_path, "f-palette.png", glyph_picture(mode="P"))]
+    frames = [glyph_picture(), glyph_picture(ink="red")]
+    files.append(write(tmp_path, "g-animated.gif", frames[0], save_all=True, append_images=frames[1:], duration=100))
+    sixteen = (np.asarray(glyph_picture(mode="L"), dtype=np.uint16) * 257)
+    files.append(write(tmp_path, "h-16bit.png", Image.fromarray(sixteen)))
+    alpha = Image.new("RGBA", (90, 90), (0, 0, 0, 0))
+    ImageDraw.Draw(alpha).ellipse([15, 15, 75, 75], outline=(0, 0, 0, 255), width=7)
+    files.append(write(tmp_path, "i-transparent.png", alpha))
+    return files
+
+
+def test_every_accepted_kind_of_image_becomes_a_32x32_shot(tmp_path):
+    shots = load_uploads(valid_files(tmp_path))
+    assert len(shots) == 9
+    for s in shots:
+        assert s.shape == (32, 32) and s.dtype == np.float32
+        assert s.min() >= -1 and s.max() <= 1 and (s > 0).sum() > 10  # ink is there
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_text("hello, not an image") and None, "is not an image"),
+    (lambda p: p.write_bytes(open(write(p.parent, "ok.png", glyph_picture()), "rb").read()[:200]), "damaged"),
+    (lambda p: glyph_picture(paper="white", ink="white").save(p, format="PNG"), "holds no drawing"),
+    (lambda p: Image.new("RGBA", (50, 50), (0, 0, 0, 0)).save(p, format="PNG"), "holds no drawing"),
+    (lambda p: Image.new("1", (8000, 6000)).save(p, format="PNG"), "too large"),
+    (lambda p: glyph_picture().save(p, format="TIFF"), "is not an image"),
+])
+def test_bad_uploads_get_a_clear_message(tmp_path, make, message):
+    path = tmp_path / "upload.png"
+    make(path)
+    with pytest.raises(gr.Error, match=message):
+        load_uploads([str(path)])
+
+
+def test_too_many_files_and_too_many_examples(tmp_path):
+    files = [write(tmp_path, f"{i}.png", glyph_picture()) for i in range(MAX_SHOTS + 1)]
+    with pytest.raises(gr.Error, match="Too many images"):
+        load_uploads(files)
+    session = Session()
+    ingest_uploads(files[:MAX_SHOTS], session)
+    with pytest.raises(gr.Error, match="Too many examples"):
+        ingest_uploads(files[:1], session)
+    assert len(session.shots) == MAX_SHOTS  # a refused upload leaves the set as it was
+
+
+def sketch(draw=True):
+    canvas = Image.new("RGBA", (280, 280), (0, 0, 0, 0))  # a transparent pad with black strokes
+    if draw:
+        ImageDraw.Draw(canvas).line([(40, 40), (240, 200)], fill=(0, 0, 0, 255), width=14)
+    arr = np.asarray(canvas)
+    return {"background": None, "layers": [arr], "composite": arr}
+
+
+def test_drawings_are_added_and_blank_ones_refused():
+    session = Session()
+    gallery, pad = add_drawing(sketch(), session)
+    assert len(session.shots) == 1 and pad is None and len(gallery["value"]) == 1
+    assert glyph_from_sketch(sketch())[16].max() > 0
+    for blank in (sketch(draw=False), {"composite": None}, None):
+        with pytest.raises(gr.Error, match="drawing is empty"):
+            add_drawing(blank, session)
+    assert len(session.shots) == 1
+
+
+def test_example_sets_select_remove_and_clear():
+    session = Session()
+    name = next(iter(example_sets()))
+    use_example_set(name, session)
+    n = len(session.shots)
+    assert 1 <= n <= MAX_SHOTS
+    with pytest.raises(gr.Error, match="Click an example"):
+        remove_selected(session)
+    session.selected = 0
+    kept = session.shots[1]
+    remove_selected(session)
+    assert len(session.shots) == n - 1 and session.shots[0] is kept
+    update = clear_shots(session)
+    assert session.shots == [] and update["value"] == []
+    with pytest.raises(gr.Error, match="Unknown example set"):
+        use_example_set("no such set", session)

@@ -1,0 +1,131 @@
+"""The live run with tiny untrained generators: streaming, stop, reset, scrub, downloads (milliseconds each)."""
+import shutil
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+
+from demo.checkpoints import describe, find_checkpoints, inner_config, load_models
+from demo.engine import Lane, Settings, adapt_live
+from demo.explain import NO_RESULTS, results_markdown
+from demo.handlers import make_lanes, make_run, request_stop, reset, show_step
+from demo.session import MAX_FRAMES, Session, delete_session
+from demo.shots import example_sets, glyph_from_image
+from meta.model import load_checkpoint
+
+OUTPUTS = 8  # meta grid, baseline grid, plot, status, before/after, slider, gif, zip
+
+
+@pytest.fixture(scope="module")
+def shots():
+    return [glyph_from_image(im, "example") for im in next(iter(example_sets().values()))][:4]
+
+
+def lanes(models, baseline=True):
+    return make_lanes(models, models.default, None, baseline)
+
+
+def test_checkpoints_are_found_labelled_and_the_joint_one_is_the_baseline(tiny_models, tiny_assets, tmp_path):
+    assert [p.name for p in find_checkpoints(tiny_assets)] == ["glyphs-cavia", "glyphs-joint"]
+    assert tiny_models.default == "glyphs-cavia" and tiny_models.baseline == "glyphs-joint"
+    label = tiny_models.labels["glyphs-cavia"]
+    assert "context" in label and "first-order MAML" in label
+    assert "not meta-learned" in describe("x", tiny_models.generators["glyphs-joint"].record)
+    with pytest.raises(ValueError, match="no checkpoints"):
+        load_models(tmp_path)
+
+
+def test_engine_streams_step_zero_then_every_step_from_fixed_noise(tiny_models, shots):
+    before = {k: v.clone() for k, v in tiny_models.generators[tiny_models.default].params.items()}
+    frames = list(adapt_live(lanes(tiny_models), shots, Settings(inner_steps=3, samples=4, sampler_steps=2)))
+    assert [f.step for f in frames] == [0, 1, 2, 3]
+    assert set(frames[0].samples) == {"meta", "baseline"} and frames[0].samples["meta"].shape == (4, 32, 32)
+    assert frames[0].support_loss == {} and set(frames[1].support_loss) == {"meta", "baseline"}
+    assert set(frames[-1].query_loss) == {"meta", "baseline"}  # >= 2 shots: leave-one-out query loss
+    again = list(adapt_live(lanes(tiny_models), shots, Settings(inner_steps=3, samples=4, sampler_steps=2)))
+    assert all(np.array_equal(a.samples["meta"], b.samples["meta"]) for a, b in zip(frames, again))  # same seed
+    assert not np.array_equal(frames[0].samples["meta"], frames[-1].samples["meta"])  # it did adapt
+    after = tiny_models.generators[tiny_models.default].params
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the shared generator is untouched
+
+
+def test_one_shot_has_no_query_loss_and_stop_ends_the_stream(tiny_models, shots):
+    frames = list(adapt_live(lanes(tiny_models, baseline=False), shots[:1], Settings(inner_steps=2, samples=2, sampler_steps=2)))
+    assert frames[-1].query_loss == {} and set(frames[-1].samples) == {"meta"}
+    seen = []
+    for f in adapt_live(lanes(tiny_models), shots, Settings(inner_steps=50, samples=2, sampler_steps=2), lambda: len(seen) >= 2):
+        seen.append(f)
+    assert [f.step for f in seen] == [0, 1]
+
+
+def run_all(models, session, **kw):
+    args = dict(images=None, inner_steps=3, seed=0, samples=4, sampler_steps=2, session=session)
+    return list(make_run(models)(**{**args, **kw}))
+
+
+def test_run_handler_streams_then_gives_before_after_filmstrip_and_generator(tiny_models, shots, tmp_path):
+    session = Session()
+    session.shots = list(shots)
+    outs = run_all(tiny_models, session)
+    assert len(outs) == 3 + 1 + 1 and all(len(o) == OUTPUTS for o in outs)  # steps 0..3, then the final outputs
+    assert all(isinstance(o[6], type(gr.skip())) for o in outs[1:-1])  # downloads wait for the end
+    final = outs[-1]
+    assert final[0].size == final[1].size and "done" in final[3] and final[4] is not None
+    assert final[5]["value"] == 3 and final[5]["maximum"] == 3
+    gif, zip_path = final[6]["value"], final[7]["value"]
+    with open(gif, "rb") as f:
+        assert f.read(6) == b"GIF89a"
+    shutil.unpack_archive(zip_path, tmp_path / "unzipped")
+    unet, params, config, record = load_checkpoint(tmp_path / "unzipped")
+    assert record["adapted_from"] == tiny_models.default and record["inner_steps_run"] == 3
+    assert torch.allclose(params["context"], session.params["meta"]["context"])
+    assert len(session.frames) == 4 and session.frames[-1].params == {}  # params kept once, not per frame
+    meta, base, caption = show_step(1, session)
+    assert meta.size == final[0].size and "step 1" in caption
+    delete_session(session)
+    assert session._tmp is None
+
+
+def test_stop_keeps_the_last_frame_and_reset_leaves_outputs_alone(tiny_models, shots):
+    session = Session()
+    session.shots = list(shots)
+    run = make_run(tiny_models)(None, 50, 0, samples=2, sampler_steps=2, session=session)
+    next(run), next(run)
+    request_stop(session)
+    rest = list(run)
+    assert "stopped" in rest[-1][3] and rest[-1][5]["value"] == session.frames[-1].step < 50
+    run = make_run(tiny_models)(None, 50, 0, samples=2, sampler_steps=2, session=session)
+    next(run)
+    cleared = reset(session)
+    assert list(run) == [] and session.shots == [] and cleared[0] == []  # no late frame overwrites the reset
+
+
+def test_bad_settings_and_missing_examples_are_user_errors(tiny_models, shots):
+    with pytest.raises(gr.Error, match="Add 1-10 example images"):
+        run_all(tiny_models, Session())
+    session = Session()
+    session.shots = list(shots)
+    with pytest.raises(gr.Error, match="inner_lr"):
+        run_all(tiny_models, session, inner_lr=-1)
+    with pytest.raises(gr.Error, match="Inner steps"):
+        run_all(tiny_models, session, inner_steps=0)
+    with pytest.raises(gr.Error, match="Unknown checkpoint"):
+        run_all(tiny_models, session, checkpoint="nope")
+    assert inner_config(tiny_models.generators["glyphs-joint"].record).first_order
+
+
+def test_sessions_are_private_and_bounded():
+    import copy
+
+    a = Session()
+    a.shots.append(np.zeros((32, 32)))
+    b = copy.deepcopy(a)  # what gr.State does for each new visitor
+    assert b.shots == [] and b is not a
+    assert MAX_FRAMES >= 101
+
+
+def test_results_panel_reads_assets_results_md(tmp_path):
+    assert results_markdown(tmp_path) == NO_RESULTS
+    (tmp_path / "results.md").write_text("| method | accuracy |\n|---|---|\n| cavia | 0.9 |\n")
+    assert "cavia" in results_markdown(tmp_path)
