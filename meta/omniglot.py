@@ -133,3 +133,26 @@ def split_alphabets(glyphs: GlyphSet, n_val: int, seed: int = 0) -> tuple[GlyphS
     rng = np.random.default_rng(seed)
     val = set(rng.choice(names, n_val, replace=False).tolist())
     return glyphs.subset([a for a in names if a not in val]), glyphs.subset(val)
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m meta.omniglot", description="Fetch or inspect Omniglot.")
+    parser.add_argument("data_dir")
+    parser.add_argument("--download", action="store_true", help="fetch the official zips (network) and check md5")
+    args = parser.parse_args(argv)
+    if args.download:
+        for path in download(args.data_dir):
+            print(f"ok {path}")
+    for split in ("background", "evaluation"):
+        try:
+            glyphs = load(args.data_dir, split)
+        except ValueError as err:
+            print(f"{split}: {err}")
+            continue
+        print(f"{split}: {len(glyphs)} characters, {len(glyphs.alphabet_names())} alphabets, images {glyphs.images.shape}")
+
+
+if __name__ == "__main__":
+    main()

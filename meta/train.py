@@ -33,6 +33,7 @@ from .tasks import TaskSampler
 class TrainConfig:
     algo: str = "reptile"
     data_dir: str = ""
+    download: bool = False  # fetch the official Omniglot zips into data_dir first (needs network)
     out: str = "runs/glyphs"
     meta_iters: int = 1000
     meta_batch_size: int = 8  # tasks per meta-iteration
@@ -125,6 +126,8 @@ def train(cfg: TrainConfig) -> Path:
     start, history, table = 0, [], None
 
     # 1. data: meta-training and meta-validation alphabets are disjoint
+    if cfg.download:
+        omniglot.download(cfg.data_dir, splits=("background",))
     background = omniglot.load(cfg.data_dir, "background")
     train_set, val_set = omniglot.split_alphabets(background, cfg.n_val_alphabets, seed=cfg.seed)
     tasks = TaskSampler(train_set, cfg.inner.shots, cfg.query_size, cfg.rotations, seed=cfg.seed + acc.process_index)

@@ -84,3 +84,14 @@ def test_train_smoke_every_algo(algo, extra, omniglot_dir, background, tmp_path)
     if algo == "fomaml":  # --resume continues the iteration count
         main(args[:args.index("--meta-iters") + 1] + ["4"] + args[args.index("--meta-iters") + 2:] + ["--resume"])
         assert json.loads((ckpt / "training.json").read_text())["iterations"] == 4
+
+
+def test_download_checks_md5(tmp_path, monkeypatch):
+    monkeypatch.setattr(omniglot.urllib.request, "urlretrieve", lambda url, path: open(path, "wb").write(b"not a zip"))
+    with pytest.raises(ValueError, match="md5"):
+        omniglot.download(tmp_path, splits=("background",))
+
+
+def test_missing_data_gives_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="images_background"):
+        omniglot.load(tmp_path, "background")
