@@ -51,6 +51,7 @@ class TrainConfig:
     val_tasks: int = 16
     context_lr: float = 1e-2  # autodecoder: learning rate of the per-character context table
     p_null: float = 0.1  # autodecoder: fraction of images conditioned on the shared context
+    table_init: str = "mean"  # autodecoder: contexts start as each character's pooled mean drawing, or "random"
     mixed_precision: str = "no"
     threads: int = 0  # torch CPU threads (0 = torch's default)
     seed: int = 0
@@ -93,6 +94,23 @@ def validate(unet, params, val: TaskSampler, alphas_cumprod, cfg: TrainConfig, o
         rows += [support[i].cpu(), sample(unet, base, noise, cfg.generator).cpu(), sample(unet, per_task[i], noise, cfg.generator).cpu()]
     grid(torch.cat(rows).numpy(), nrow=val.shots, scale=2).save(out / f"val_{it:06d}.png")
     return {"iter": it, "query_loss_before": float(before.mean()), "query_loss_after": float(after.mean())}
+
+
+def initial_table(glyphs, shape, how: str, seed: int) -> torch.Tensor:
+    """Per-character contexts for the autodecoder, (C, c, h, w).
+
+    "mean": channel 0 is the character's mean drawing average-pooled to h x w (the other
+    channels 0), so from the first iteration the context says where the ink goes and the UNet
+    learns to use it; the contexts stay trainable. "random": small noise (the plain auto-decoder).
+    """
+    if how == "random":
+        return torch.randn(len(glyphs), *shape, generator=torch.Generator().manual_seed(seed)) * 0.01
+    if how != "mean":
+        raise ValueError(f"table_init must be 'mean' or 'random', not {how!r}")
+    mean = torch.from_numpy(glyphs.images.mean(1))[:, None]  # (C, 1, H, W)
+    table = torch.zeros(len(glyphs), *shape)
+    table[:, :1] = torch.nn.functional.adaptive_avg_pool2d(mean, shape[-2:])
+    return table
 
 
 def _optimizer_state(opt: torch.optim.Optimizer, names: dict) -> dict:
@@ -161,7 +179,7 @@ def train(cfg: TrainConfig) -> Path:
         if CONTEXT not in params:
             raise ValueError("autodecoder needs a context map: set --ctx-channels > 0")
         if table is None or len(table) != len(train_set):
-            table = torch.randn(len(train_set), *params[CONTEXT].shape) * 0.01
+            table = initial_table(train_set, params[CONTEXT].shape, cfg.table_init, cfg.seed)
         table = torch.nn.Parameter(table.to(acc.device))
         groups.append({"params": [table], "lr": cfg.context_lr})
     opt_cls = torch.optim.SGD if cfg.outer_optimizer == "sgd" else torch.optim.Adam

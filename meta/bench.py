@@ -1,0 +1,230 @@
+"""One benchmark for the two speeds users feel: `python -m meta.bench --json OUT.json [--md OUT.md]`.
+
+1. live loop with a shipped checkpoint: one inner step (5 shots), one preview grid (the app's
+   default samples and sampler steps), step + preview, and time to first frame of a fresh run;
+   on CPU, and on CUDA when present;
+2. meta-training throughput (tasks/s, peak memory) for reptile / fomaml / maml at the shipped
+   default configuration: tasks mapped with torch.func.vmap vs a sequential per-task loop (the
+   pattern learn2learn and higher use), and, for context adaptation, all tasks in one batched
+   forward pass; each measured in its own subprocess so peak memory is its own;
+3. adaptation efficiency: inner steps the meta-learned start needs to reach the query loss the
+   joint start reaches after 50 steps (same shots, each with its own inner loop), on unseen alphabets.
+Medians over repeats after warm-up. Timing lives here, never in unit tests.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .glyphs import glyph_set
+from .inner import InnerConfig, adapt_steps
+from .model import CONTEXT, Generator
+from .sampling import PREVIEW_SAMPLES, PREVIEW_STEPS, fixed_noise, sample
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _median_ms(fn, device, repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def live(checkpoint: Path, device: torch.device, repeats: int = 20) -> dict:
+    """Per-step costs of the studio's loop: adapt one step, then draw the preview from fixed noise."""
+    t_load = time.perf_counter()
+    g = Generator.load(checkpoint, device)
+    load_s = time.perf_counter() - t_load
+    cfg = InnerConfig(**{**g.record["inner"], "first_order": True})
+    support = torch.from_numpy(glyph_set(1, 5, first=500).images[0])[:, None].to(device)
+    noise = fixed_noise(PREVIEW_SAMPLES, g.config, seed=0).to(device)
+
+    def one_step():
+        return next(iter(adapt_steps(g.unet, g.params, support, g.alphas_cumprod.to(device), cfg, steps=1))).params
+
+    adapted = one_step()
+    inner_ms = _median_ms(one_step, device, repeats)
+    preview_ms = _median_ms(lambda: sample(g.unet, adapted, noise, g.config, steps=PREVIEW_STEPS), device, repeats)
+    both_ms = _median_ms(lambda: sample(g.unet, one_step(), noise, g.config, steps=PREVIEW_STEPS), device, repeats)
+
+    def first_frame():  # a fresh run: preprocessing of the shots, step 0 preview, first inner step + preview
+        from .glyphs import draw
+        from .images import to_glyph
+
+        shots = torch.from_numpy(np.stack([to_glyph(draw(600, d)) for d in range(5)]))[:, None].to(device)
+        sample(g.unet, g.params, noise, g.config, steps=PREVIEW_STEPS)
+        step = next(iter(adapt_steps(g.unet, g.params, shots, g.alphas_cumprod.to(device), cfg, steps=1)))
+        return sample(g.unet, step.params, noise, g.config, steps=PREVIEW_STEPS)
+
+    first_frame_s = _median_ms(first_frame, device, max(3, repeats // 4), warmup=1) / 1000
+    return {"checkpoint": checkpoint.name, "inner_step_ms": round(inner_ms, 2), "preview_ms": round(preview_ms, 2),
+            "step_plus_preview_ms": round(both_ms, 2), "first_frame_s": round(first_frame_s, 3), "load_s": round(load_s, 2),
+            "preview_samples": PREVIEW_SAMPLES, "preview_sampler_steps": PREVIEW_STEPS, "shots": 5, "adapt": cfg.adapt}
+
+
+def throughput_one(checkpoint: Path, algo: str, mode: str, device: str, meta_batch_size: int, iters: int) -> dict:
+    """Tasks/s of one meta-training configuration (run in a fresh subprocess by `throughput`)."""
+    from .algorithms import maml_step, reptile_step
+
+    dev = torch.device(device)
+    g = Generator.load(checkpoint, dev)
+    inner = InnerConfig(**{**g.record["inner"], "first_order": algo != "maml"})
+    if algo == "reptile" or mode != "batched":
+        inner.adapt = "all" if inner.adapt == "context" and algo == "reptile" else inner.adapt
+    if mode in ("vmap", "sequential") and inner.adapt == "context":
+        inner.adapt = "all"  # vmap vs loop is a question about full-parameter adaptation
+    params = {k: v.detach().clone().requires_grad_(True) for k, v in g.params.items()}
+    glyphs = glyph_set(meta_batch_size, 15, first=700)
+    data = torch.from_numpy(glyphs.images)[:, :, None].to(dev)
+    support, query = data[:, : inner.shots], data[:, inner.shots :]
+    step = reptile_step if algo == "reptile" else maml_step
+    gen = torch.Generator().manual_seed(0)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def run():
+        for p in params.values():
+            p.grad = None
+        step(g.unet, params, support, query, g.alphas_cumprod.to(dev), inner, gen, vmap=mode == "vmap")
+
+    ms = _median_ms(run, dev, iters, warmup=1)
+    peak = (torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return {"tasks_per_s": round(meta_batch_size / (ms / 1000), 2), "peak_mem_mb": round(peak, 1),
+            "rss_before_mb": round(rss0 / 1024, 1), "adapt": inner.adapt, "inner_steps": inner.inner_steps,
+            "meta_batch_size": meta_batch_size}
+
+
+def throughput(checkpoint: Path, device: str, meta_batch_size: int, iters: int) -> dict:
+    out = {}
+    for algo in ("reptile", "fomaml", "maml"):
+        row = {}
+        modes = ["vmap", "sequential"] + (["batched"] if algo != "reptile" else [])
+        for mode in modes:
+            cmd = [sys.executable, "-m", "meta.bench", "--_one", algo, mode, "--checkpoint", str(checkpoint),
+                   "--device", device, "--meta-batch-size", str(meta_batch_size), "--iters", str(iters)]
+            res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            if res.returncode:
+                row[mode] = {"error": res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit {res.returncode}"}
+                continue
+            row[mode] = json.loads(res.stdout.strip().splitlines()[-1])
+        ok = lambda m: "tasks_per_s" in row.get(m, {})
+        row["vmap_tasks_per_s"] = row["vmap"].get("tasks_per_s") if ok("vmap") else None
+        row["sequential_tasks_per_s"] = row["sequential"].get("tasks_per_s") if ok("sequential") else None
+        row["peak_mem_mb"] = max((row[m]["peak_mem_mb"] for m in modes if ok(m)), default=None)
+        if ok("vmap") and ok("sequential"):
+            row["vmap_over_sequential"] = round(row["vmap_tasks_per_s"] / row["sequential_tasks_per_s"], 3)
+        out[algo] = row
+    return out
+
+
+def adaptation_efficiency(meta_ckpt: Path, joint_ckpt: Path, data_dir: str, tasks: int, seed: int = 0) -> dict:
+    """Steps the meta-learned start needs to match the joint start's query loss after 50 steps."""
+    from . import omniglot
+    from .algorithms import query_loss
+
+    glyphs = omniglot.load(data_dir, "evaluation")
+    rng = np.random.default_rng(seed)
+    chars = rng.choice(len(glyphs), tasks, replace=False)
+    curves = {}
+    for name, path, max_steps in (("meta", meta_ckpt, 50), ("joint", joint_ckpt, 50)):
+        g = Generator.load(path)
+        cfg = InnerConfig(**{**g.record["inner"], "first_order": True})
+        losses = np.zeros((tasks, max_steps + 1))
+        for i, c in enumerate(chars):
+            x = torch.from_numpy(glyphs.images[c])[:, None]
+            support, query = x[: cfg.shots], x[cfg.shots :][None]
+            losses[i, 0] = float(query_loss(g.unet, g.params, g.alphas_cumprod, query)[0])
+            for s in adapt_steps(g.unet, g.params, support, g.alphas_cumprod, cfg, steps=max_steps, seed=i):
+                losses[i, s.step] = float(query_loss(g.unet, s.params, g.alphas_cumprod, query)[0])
+        curves[name] = losses.mean(0)
+    target = curves["joint"][50]
+    hit = np.flatnonzero(curves["meta"] <= target)
+    return {"meta_steps_to_joint_50": int(hit[0]) if len(hit) else None, "joint_query_loss_50": round(float(target), 5),
+            "meta_query_loss": [round(float(v), 5) for v in curves["meta"]],
+            "joint_query_loss": [round(float(v), 5) for v in curves["joint"]], "tasks": tasks}
+
+
+def markdown(report: dict) -> str:
+    env = report["environment"]
+    lines = [f"Machine: {env['cpu']}, {env['threads']} torch threads, torch {env['torch']}"
+             + (f", GPU {env['gpu']}" if env.get("gpu") else ""), "",
+             "| live loop | inner step (ms) | preview (ms) | step + preview (ms) | first frame (s) |", "|---|---|---|---|---|"]
+    for dev, r in report["live"].items():
+        lines.append(f"| {dev} ({r['checkpoint']}, {r['preview_samples']} samples x {r['preview_sampler_steps']} steps) | "
+                     f"{r['inner_step_ms']} | {r['preview_ms']} | {r['step_plus_preview_ms']} | {r['first_frame_s']} |")
+    if report.get("meta_training"):
+        lines += ["", "| meta-training | vmap tasks/s | sequential tasks/s | batched tasks/s | vmap / sequential | peak MB |",
+                  "|---|---|---|---|---|---|"]
+        for algo, r in report["meta_training"].items():
+            b = r.get("batched", {}).get("tasks_per_s", "–")
+            lines.append(f"| {algo} | {r['vmap_tasks_per_s']} | {r['sequential_tasks_per_s']} | {b} | {r.get('vmap_over_sequential', '–')} | {r['peak_mem_mb']} |")
+    if report.get("adaptation_efficiency"):
+        a = report["adaptation_efficiency"]
+        lines += ["", f"Adaptation efficiency: the meta-learned start reaches the joint start's 50-step query loss "
+                      f"({a['joint_query_loss_50']}) after **{a['meta_steps_to_joint_50']}** inner steps ({a['tasks']} unseen characters)."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(prog="python -m meta.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", default="bench.json")
+    p.add_argument("--md", default="")
+    p.add_argument("--checkpoint", default=str(ROOT / "assets" / "glyphs-cavia"))
+    p.add_argument("--joint", default=str(ROOT / "assets" / "glyphs-joint"))
+    p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "omniglot"))
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--iters", type=int, default=3)
+    p.add_argument("--meta-batch-size", type=int, default=8)
+    p.add_argument("--tasks", type=int, default=20)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--skip", nargs="*", default=[], choices=["live", "meta_training", "adaptation_efficiency"])
+    p.add_argument("--_one", nargs=2, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args._one:
+        print(json.dumps(throughput_one(Path(args.checkpoint), *args._one, args.device, args.meta_batch_size, args.iters)))
+        return {}
+    ckpt = Path(args.checkpoint)
+    report = {"environment": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                              "torch": torch.__version__, "python": platform.python_version(),
+                              "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}}
+    if "live" not in args.skip:
+        report["live"] = {"cpu": live(ckpt, torch.device("cpu"), args.repeats)}
+        if torch.cuda.is_available():
+            report["live"]["cuda"] = live(ckpt, torch.device("cuda"), args.repeats)
+    if "meta_training" not in args.skip:
+        report["meta_training"] = throughput(ckpt, "cuda" if torch.cuda.is_available() else "cpu", args.meta_batch_size, args.iters)
+    if "adaptation_efficiency" not in args.skip:
+        report["adaptation_efficiency"] = adaptation_efficiency(ckpt, Path(args.joint), args.data_dir, args.tasks)
+    Path(args.json).write_text(json.dumps(report, indent=2))
+    md = markdown(report)
+    if args.md:
+        Path(args.md).write_text(md)
+    print(md)
+    return report
+
+
+if __name__ == "__main__":
+    main()
