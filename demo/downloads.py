@@ -16,13 +16,17 @@ from meta.model import Generator, build_unet, save_checkpoint
 from .render import frame_picture
 
 GIF_MS = 150  # per frame; the last frame is held longer
+GIF_FRAMES = 41  # at most: longer runs are subsampled evenly (first and last kept), so Stop stays quick
 
 
 def filmstrip(frames, shots, folder: Path) -> Path:
+    """Greyscale frames need no colour quantisation; at most GIF_FRAMES of them."""
+    if len(frames) > GIF_FRAMES:
+        frames = [frames[round(i * (len(frames) - 1) / (GIF_FRAMES - 1))] for i in range(GIF_FRAMES)]
     pictures = [frame_picture(f, shots) for f in frames]
     path = Path(folder) / "inner-loop-filmstrip.gif"
     durations = [GIF_MS] * (len(pictures) - 1) + [1500]
-    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=durations, loop=0, optimize=True)
+    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=durations, loop=0)
     return path
 
 

@@ -12,6 +12,13 @@ from .session import Session
 from .shots import MAX_SHOTS, add_shots, example_sets, glyph_from_sketch, load_uploads
 
 
+# Gradio 6's Sketchpad opens with no tool picked ("select the draw tool to start"): pick the brush
+SELECT_BRUSH = """() => { setTimeout(() => {
+  const brush = document.querySelector('#sketch button[aria-label="Brush"]');
+  const idle = (document.querySelector('#sketch')?.innerText || '').includes('select the draw tool');
+  if (brush && idle) brush.click(); }, 150); }"""
+
+
 @dataclass
 class ExamplesPanel:
     upload: gr.File  # also the `images` input of the /adapt API
@@ -74,7 +81,7 @@ def create_examples_panel(session: gr.State) -> ExamplesPanel:
         with gr.Tab("Upload", elem_id="upload-tab"):
             upload = gr.File(file_count="multiple", file_types=["image"], label="Images (PNG, JPEG, WebP, BMP, GIF)",
                              elem_id="upload", height=140)
-        with gr.Tab("Draw", elem_id="draw-tab"):
+        with gr.Tab("Draw", elem_id="draw-tab") as draw_tab:
             sketch = gr.Sketchpad(label="Draw one example", type="numpy", image_mode="RGBA", canvas_size=(280, 280),
                                   brush=gr.Brush(colors=["#000000"], default_size=14, color_mode="fixed"),
                                   layers=False, transforms=(), elem_id="sketch")
@@ -85,8 +92,10 @@ def create_examples_panel(session: gr.State) -> ExamplesPanel:
         remove = gr.Button("Remove selected", size="sm", elem_id="remove-btn")
         clear = gr.Button("Clear all", size="sm", elem_id="clear-btn")
 
+    draw_tab.select(None, None, None, js=SELECT_BRUSH, queue=False, api_visibility="private")
     upload.upload(ingest_uploads, [upload, session], [gallery, upload], api_visibility="private")
-    add.click(add_drawing, [sketch, session], [gallery, sketch], api_visibility="private")
+    add.click(add_drawing, [sketch, session], [gallery, sketch], api_visibility="private").then(
+        None, None, None, js=SELECT_BRUSH, queue=False)  # the cleared pad is ready for the next drawing
     use_set.click(use_example_set, [example_set, session], gallery, api_visibility="private")
     example_set.input(use_example_set, [example_set, session], gallery, api_visibility="private")
     gallery.select(select_shot, session, None, api_visibility="private")

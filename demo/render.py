@@ -32,26 +32,25 @@ def shot_pictures(shots, scale: int = 4) -> list[Image.Image]:
     return [to_pil(s, scale) for s in shots]
 
 
-def titled_row(panels, pad: int = 10, title_h: int = 24, bg=(250, 250, 250)) -> Image.Image:
-    """[(title, PIL image), ...] -> one RGB picture, panels side by side under their titles."""
-    panels = [(t, im.convert("RGB")) for t, im in panels]
+def titled_row(panels, pad: int = 10, title_h: int = 24) -> Image.Image:
+    """[(title, PIL image), ...] -> one greyscale picture, panels side by side under their titles."""
+    panels = [(t, im.convert("L")) for t, im in panels]
     width = sum(im.width for _, im in panels) + pad * (len(panels) + 1)
     height = max(im.height for _, im in panels) + title_h + 2 * pad
-    sheet = Image.new("RGB", (width, height), bg)
+    sheet = Image.new("L", (width, height), 250)
     draw, x = ImageDraw.Draw(sheet), pad
     for title, im in panels:
-        draw.text((x, pad), title, fill=(20, 20, 20), font=font())
+        draw.text((x, pad), title, fill=20, font=font())
         sheet.paste(im, (x, pad + title_h))
         x += im.width + pad
     return sheet
 
 
-def frame_picture(frame, shots=None, step_label: bool = True) -> Image.Image:
+def frame_picture(frame, shots=None, scale: int = 2) -> Image.Image:
     """Both lanes' grids (and optionally the shots) side by side, titled; used for the GIF."""
-    panels = [("Your examples", grid(np.stack(shots), nrow=2, scale=SCALE))] if shots is not None else []
+    panels = [("Your examples", grid(np.stack(shots), nrow=2, scale=scale))] if shots is not None else []
     for lane, samples in frame.samples.items():
-        title = f"{TITLES[lane]}, step {frame.step}" if step_label else TITLES[lane]
-        panels.append((title, sample_grid(samples)))
+        panels.append((f"{SHORT[lane]}, step {frame.step}", sample_grid(samples, scale)))
     return titled_row(panels)
 
 

@@ -79,7 +79,7 @@ def create_run_panel(models: Models) -> RunPanel:
                              buttons=["download"])
         baseline_grid = gr.Image(label=TITLES["baseline"], format="png", type="pil", interactive=False,
                                  elem_id="baseline-grid", buttons=["download"])
-    plot = gr.LinePlot(None, x="step", y="loss", color="curve", color_map=COLORS, height=330,
+    plot = gr.LinePlot(None, x="step", y="loss", color="curve", color_map=COLORS,
                        label="Losses (lower = fits your character better)", x_title="inner step",
                        y_title="denoising loss", x_axis_format="d", elem_id="loss-plot")
     checkpoint.change(lambda c: on_checkpoint(models, c), checkpoint, [inner_lr, lane_info], api_visibility="private")
