@@ -48,7 +48,8 @@ ordinary way. Both take the same steps on your examples, from the same noise; wa
 
 def build_app(models: Models, assets=None, concurrency: int = 1) -> gr.Blocks:
     assets = Path(assets or ROOT / "assets")
-    with gr.Blocks(title="Inner Loop: few-shot glyph generation") as demo:
+    # delete_cache: every 15 min, drop served files (streamed grids, GIFs, zips) older than an hour
+    with gr.Blocks(title="Inner Loop: few-shot glyph generation", delete_cache=(900, 3600)) as demo:
         session = gr.State(Session(), time_to_live=3600, delete_callback=delete_session)
         gr.Markdown(HEADER)
         with gr.Row():
