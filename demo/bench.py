@@ -24,10 +24,10 @@ def time_run(models, baseline: bool, steps: int = 10, settings: Settings | None 
     shots = [glyph_from_image(im, "example") for im in next(iter(example_sets().values()))]
     names = [models.default] + ([models.baseline] if baseline and models.baseline else [])
     lanes = {lane: Lane(models.generators[n], inner_config(models.generators[n].record))
-             for lane, n in zip(("meta", "baseline"), names)}
+             for lane, n in zip(("meta", "baseline"), names, strict=False)}
     start = time.perf_counter()
     stamps = [time.perf_counter() - start for _ in adapt_live(lanes, shots, settings)]
-    steps_s = [b - a for a, b in zip(stamps, stamps[1:])]
+    steps_s = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
     return {"baseline": baseline, "first_frame_s": stamps[0], "step_median_s": statistics.median(steps_s),
             "steps": len(steps_s), "threads": torch.get_num_threads()}
 

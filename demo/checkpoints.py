@@ -6,7 +6,6 @@ side. The app never trains: it only reads these folders (safetensors, nothing un
 """
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 

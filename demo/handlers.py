@@ -95,28 +95,26 @@ def make_run(models: Models):
             session.running = False
         if session.run_id != run_id:  # reset (or a newer run) took over: leave its outputs alone
             return
-        yield finish(models, session, settings, lanes, checkpoint, steps)
+        yield finish(models, session, shots, settings, lanes, checkpoint, steps)
 
     return adapt
 
 
-def finish(models, session: Session, settings: Settings, lanes, checkpoint: str, steps: int):
+def finish(models, session: Session, shots, settings: Settings, lanes, checkpoint: str, steps: int):
     """Final outputs: last grids, before/after, scrub slider, filmstrip and the adapted generator."""
     frames, last = session.frames, session.frames[-1]
     stopped = last.step < steps
     folder = session.tmpdir()
-    gif = filmstrip(frames, session.shots, folder)
+    gif = filmstrip(frames, shots, folder)  # the run's shots: the gallery may have changed meanwhile
     zip_path = export_generator(lanes["meta"].generator, session.params["meta"], folder, checkpoint=checkpoint,
-                                inner=lanes["meta"].cfg, steps=last.step, shots=len(session.shots), seed=settings.seed)
+                                inner=lanes["meta"].cfg, steps=last.step, shots=len(shots), seed=settings.seed)
     slider = gr.update(value=last.step, maximum=max(last.step, 1), interactive=last.step > 0)
     return (*_grids(last), plot_update(frames, steps), status_line(last, models.device, steps, stopped=stopped, done=not stopped),
-            before_after(frames, session.shots), slider, gr.update(value=str(gif), interactive=True),
-            gr.update(value=str(zip_path), interactive=True))
+            before_after(frames, shots), slider, str(gif), str(zip_path))  # plain paths: API clients get files
 
 
 def cleared_review():
-    off = gr.update(value=None, interactive=False)
-    return None, gr.update(value=0, maximum=1, interactive=False), off, off
+    return None, gr.update(value=0, maximum=1, interactive=False), None, None
 
 
 def request_stop(session: Session) -> None:

@@ -22,7 +22,7 @@ def create_review_panel() -> ReviewPanel:
     step = gr.Slider(0, 1, value=0, step=1, label="Scrub through the run (inner step shown in the grids above)",
                      interactive=False, elem_id="scrub")
     with gr.Row():
-        filmstrip = gr.DownloadButton("Download the filmstrip (animated GIF)", interactive=False, elem_id="filmstrip")
-        generator_zip = gr.DownloadButton("Download the adapted generator (diffusers folder, zip)", interactive=False,
-                                          elem_id="generator-zip")
+        # empty (and inert) until a run ends
+        filmstrip = gr.DownloadButton("Download the filmstrip (animated GIF)", elem_id="filmstrip")
+        generator_zip = gr.DownloadButton("Download the adapted generator (diffusers folder, zip)", elem_id="generator-zip")
     return ReviewPanel(before_after, step, filmstrip, generator_zip)

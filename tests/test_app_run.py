@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from demo.checkpoints import describe, find_checkpoints, inner_config, load_models
-from demo.engine import Lane, Settings, adapt_live
+from demo.engine import Settings, adapt_live
 from demo.explain import NO_RESULTS, results_markdown
 from demo.handlers import make_lanes, make_run, request_stop, reset, show_step
 from demo.session import MAX_FRAMES, Session, delete_session
@@ -44,7 +44,7 @@ def test_engine_streams_step_zero_then_every_step_from_fixed_noise(tiny_models, 
     assert frames[0].support_loss == {} and set(frames[1].support_loss) == {"meta", "baseline"}
     assert set(frames[-1].query_loss) == {"meta", "baseline"}  # >= 2 shots: leave-one-out query loss
     again = list(adapt_live(lanes(tiny_models), shots, Settings(inner_steps=3, samples=4, sampler_steps=2)))
-    assert all(np.array_equal(a.samples["meta"], b.samples["meta"]) for a, b in zip(frames, again))  # same seed
+    assert all(np.array_equal(a.samples["meta"], b.samples["meta"]) for a, b in zip(frames, again, strict=True))  # same seed
     assert not np.array_equal(frames[0].samples["meta"], frames[-1].samples["meta"])  # it did adapt
     after = tiny_models.generators[tiny_models.default].params
     assert all(torch.equal(before[k], after[k]) for k in before)  # the shared generator is untouched
@@ -73,7 +73,7 @@ def test_run_handler_streams_then_gives_before_after_filmstrip_and_generator(tin
     final = outs[-1]
     assert final[0].size == final[1].size and "done" in final[3] and final[4] is not None
     assert final[5]["value"] == 3 and final[5]["maximum"] == 3
-    gif, zip_path = final[6]["value"], final[7]["value"]
+    gif, zip_path = final[6], final[7]
     with open(gif, "rb") as f:
         assert f.read(6) == b"GIF89a"
     shutil.unpack_archive(zip_path, tmp_path / "unzipped")

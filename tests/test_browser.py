@@ -34,7 +34,7 @@ def test_upload_draw_run_watch_stop(browser, app_url, tmp_path):
         ImageDraw.Draw(im).line([(25, 25), (95, 60 + 5 * i), (30, 95)], fill="black", width=9)
         files.append(str(tmp_path / f"glyph-{i}.png"))
         im.save(files[-1])
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(app_url)
@@ -77,6 +77,9 @@ def test_upload_draw_run_watch_stop(browser, app_url, tmp_path):
     page.wait_for_function("document.querySelector('#status').innerText.includes('stopped')", timeout=30_000)
     page.locator("#before-after img").wait_for(timeout=30_000)
     assert page.locator("#meta-grid img").count() == 1 and page.locator("#baseline-grid img").count() == 1
+    with page.expect_download() as download:
+        page.click("#generator-zip")
+    assert download.value.suggested_filename == "adapted-generator.zip"
     out = Path(os.environ.get("INNER_LOOP_SCREENSHOT") or tmp_path / "studio.png")
     out.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(out), full_page=True)
