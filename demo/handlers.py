@@ -69,10 +69,11 @@ def make_run(models: Models):
         shots = list(session.shots)
         if not shots:
             raise gr.Error(f"Add 1-{MAX_SHOTS} example images first: upload, draw, or pick an example set.")
-        steps = int(inner_steps)
+        steps = int(inner_steps or 0)
         if not 1 <= steps <= 100:
             raise gr.Error(f"Inner steps must be between 1 and 100, got {inner_steps}.")
-        settings = Settings(steps, int(min(max(samples, 1), 16)), int(min(max(sampler_steps, 1), 50)), int(seed or 0))
+        samples, sampler_steps = int(min(max(samples or 8, 1), 16)), int(min(max(sampler_steps or 8, 1), 50))
+        settings = Settings(steps, samples, sampler_steps, int(seed or 0))
         lanes = make_lanes(models, checkpoint, inner_lr, baseline)
         session.clear_run()
         session.run_id = run_id = session.run_id + 1
