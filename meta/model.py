@@ -52,9 +52,12 @@ class GeneratorConfig:
 
 
 def build_unet(config: GeneratorConfig, seed: int | None = 0) -> UNet2DModel:
-    if seed is not None:
+    """A fresh UNet; with a seed its initial weights are reproducible (torch's global RNG is left as it was)."""
+    if seed is None:
+        return UNet2DModel(**config.unet_kwargs())
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-    return UNet2DModel(**config.unet_kwargs())
+        return UNet2DModel(**config.unet_kwargs())
 
 
 def init_params(unet: UNet2DModel, config: GeneratorConfig) -> dict[str, torch.Tensor]:
@@ -110,18 +113,22 @@ def denoising_loss(unet, params, alphas_cumprod, x0, t, eps, reduce_tasks: bool 
 
 # ---- checkpoints: diffusers folder (config.json + safetensors) + context + training.json ----
 
-def save_checkpoint(path, unet: UNet2DModel, params: dict, config: GeneratorConfig, training: dict) -> Path:
+def save_checkpoint(path, unet: UNet2DModel | None, params: dict, config: GeneratorConfig, training: dict) -> Path:
+    """Write `params` as a diffusers folder + extra.safetensors + training.json.
+
+    The UNet written is a fresh module built from `config` (the `unet` argument is unused and
+    kept for call-site symmetry), so saving never changes a module someone else is using.
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        for name, p in unet.named_parameters():
-            p.copy_(params[name].detach())
-    unet.save_pretrained(path, safe_serialization=True)
+    out = build_unet(config, seed=None)
+    out.load_state_dict({k: v.detach().cpu() for k, v in params.items() if k != CONTEXT})
+    out.save_pretrained(path, safe_serialization=True)
     extra = {CONTEXT: params[CONTEXT].detach().contiguous().cpu()} if CONTEXT in params else {}
-    extra.update({k: v.detach().contiguous().cpu() for k, v in training.pop("_tensors", {}).items()})
+    extra.update({k: v.detach().contiguous().cpu() for k, v in training.get("_tensors", {}).items()})
     if extra:
         save_file(extra, str(path / "extra.safetensors"))
-    record = {"generator": asdict(config), **training}
+    record = {"generator": asdict(config), **{k: v for k, v in training.items() if k != "_tensors"}}
     (path / "training.json").write_text(json.dumps(record, indent=2, default=str))
     return path
 
@@ -164,4 +171,6 @@ class Generator:
 
     @property
     def alphas_cumprod(self) -> torch.Tensor:
-        return scheduler(self.config).alphas_cumprod
+        if "_alphas_cumprod" not in self.__dict__:
+            self.__dict__["_alphas_cumprod"] = scheduler(self.config).alphas_cumprod.to(next(iter(self.params.values())).device)
+        return self.__dict__["_alphas_cumprod"]
