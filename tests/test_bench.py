@@ -1,0 +1,24 @@
+"""meta.bench writes the figures it promises (numbers here are not judged: timing is not a test)."""
+from dataclasses import asdict
+
+from meta import bench
+from meta.inner import InnerConfig
+from meta.model import GeneratorConfig, build_unet, init_params, save_checkpoint
+
+SMALL = GeneratorConfig(block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=2, ctx_size=8)
+
+
+def test_bench_live_and_throughput_report_their_keys(tmp_path):
+    unet = build_unet(SMALL)
+    inner = InnerConfig(adapt="context", inner_steps=2, inner_lr=0.1, shots=5)
+    ckpt = save_checkpoint(tmp_path / "ck", unet, init_params(unet, SMALL), SMALL, {"algo": "fomaml", "inner": asdict(inner), "iterations": 0})
+    import torch
+
+    live = bench.live(ckpt, torch.device("cpu"), repeats=2)
+    for key in ("inner_step_ms", "preview_ms", "step_plus_preview_ms", "first_frame_s"):
+        assert live[key] > 0
+    for algo, mode in (("reptile", "vmap"), ("fomaml", "sequential"), ("maml", "batched")):
+        row = bench.throughput_one(ckpt, algo, mode, "cpu", meta_batch_size=2, iters=1)
+        assert row["tasks_per_s"] > 0 and row["peak_mem_mb"] > 0
+    md = bench.markdown({"environment": {"cpu": "x", "threads": 1, "torch": torch.__version__}, "live": {"cpu": live}})
+    assert "step + preview" in md and str(live["inner_step_ms"]) in md
