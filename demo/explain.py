@@ -22,9 +22,10 @@ the same drawings pooled together, the usual way, with no idea it would be adapt
 shots, a copy of each start adapts on all but your last example and is scored on the last one.
 It is the number meta-learning optimises; the support loss only says how well it fits what it saw.
 
-**The data.** The shipped generators were meta-trained on the *background* alphabets of Omniglot
-(1,623 characters from 50 alphabets, each drawn by 20 people). Your own characters, and Omniglot's
-evaluation alphabets, were never seen during training.
+**The data.** The shipped generators were trained on 25 of the 30 *background* alphabets of
+Omniglot (836 characters, each drawn by 20 people; the other 5 alphabets were held out for
+validation). Your own characters, and Omniglot's 20 evaluation alphabets, were never seen in training.
+The built-in example sets are glyphs of an invented script drawn by code (`meta/glyphs.py`).
 """
 
 CREDITS = """
