@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +53,7 @@ class EvalConfig:
     grid_steps: tuple[int, ...] = (0, 5, 20)
     grid_tasks: int = 4
 
-    def validate(self, n_drawings: int) -> "EvalConfig":
+    def validate(self, n_drawings: int) -> EvalConfig:
         if sorted(set(self.steps)) != list(self.steps) or self.steps[0] < 0:
             raise ValueError(f"steps must be distinct, increasing and >= 0, got {self.steps}")
         if self.shots < 1 or self.reference < 1 or self.shots + self.reference >= n_drawings:
@@ -73,9 +73,9 @@ class Tasks:
     support: torch.Tensor  # (T, shots, 1, H, W)
     query: torch.Tensor  # (T, D - shots, 1, H, W): every drawing not in the support
     rest: torch.Tensor  # (T, D - shots - reference, 1, H, W): real drawings neither support nor prototype
-    prototypes: list[torch.Tensor] = field(default_factory=list)  # per task (ways, E), the target first
-    support_emb: torch.Tensor | None = None  # (T, shots, E)
-    scale: torch.Tensor | None = None  # (T,) novelty's unit
+    prototypes: list[torch.Tensor]  # per task (ways, E), the target first
+    support_emb: torch.Tensor  # (T, shots, E)
+    scale: torch.Tensor  # (T,) novelty's unit
 
     def score(self, judge: Judge, samples: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """samples (T, S, 1, H, W) -> per-task recognisability (T,) and novelty (T,)."""
@@ -134,25 +134,24 @@ def evaluate_generator(gen: Generator, tasks: Tasks, judge: Judge, cfg: EvalConf
         groups = [(np.arange(n_tasks), {**base, CONTEXT: base[CONTEXT].expand(n_tasks, *base[CONTEXT].shape)}, cfg.seed)]
     else:  # full-parameter adaptation: one task at a time
         groups = [(np.array([i]), base, cfg.seed + i) for i in range(n_tasks)]
+    def measure(j: int, p: dict, idx: np.ndarray, query: torch.Tensor, x_T: torch.Tensor) -> None:
+        # 1. query loss at fixed (t, eps), 2. samples from fixed noise, 3. the judge's scores
+        loss[j, idx] = query_loss(gen.unet, p, alphas, query).numpy()
+        x0 = sample(gen.unet, p, x_T, gen.config, sampler=cfg.sampler, steps=cfg.sampler_steps).reshape(len(idx), *x_T.shape[-4:])
+        recog[j, idx], nov[j, idx] = tasks.score(judge, x0)
+        for k, i in enumerate(idx):
+            if i < cfg.grid_tasks and cfg.steps[j] in cfg.grid_steps:
+                grids.setdefault(int(i), {})[cfg.steps[j]] = x0[k].numpy()
+
     for idx, params, seed in groups:
         support, query, x_T = tasks.support[idx], tasks.query[idx], noise[idx]
-        if len(idx) == 1:
+        if inner.adapt != "context":  # one task: (N, C, H, W)
             support, x_T = support[0], x_T[0]
-
-        def measure(j: int, p: dict) -> None:
-            # 1. query loss at fixed (t, eps), 2. samples from fixed noise, 3. the judge's scores
-            loss[j, idx] = query_loss(gen.unet, p, alphas, query).numpy()
-            x0 = sample(gen.unet, p, x_T, gen.config, sampler=cfg.sampler, steps=cfg.sampler_steps).reshape(len(idx), *x_T.shape[-4:])
-            recog[j, idx], nov[j, idx] = tasks.score(judge, x0)
-            for i in idx[idx < cfg.grid_tasks]:
-                if cfg.steps[j] in cfg.grid_steps:
-                    grids.setdefault(int(i), {})[cfg.steps[j]] = x0[list(idx).index(i)].numpy()
-
         if cfg.steps[0] == 0:
-            measure(0, params)
+            measure(0, params, idx, query, x_T)
         for step in adapt_steps(gen.unet, params, support, alphas, inner, seed=seed, steps=cfg.steps[-1]):
             if step.step in cfg.steps:
-                measure(cfg.steps.index(step.step), step.params)
+                measure(cfg.steps.index(step.step), step.params, idx, query, x_T)
     if cfg.grid_dir:
         save_grids(grids, tasks, cfg, label)
     stderr = lambda a: (a.std(1, ddof=1) / np.sqrt(n_tasks)).tolist() if n_tasks > 1 else [0.0] * len(a)
@@ -172,7 +171,7 @@ def save_grids(grids: dict, tasks: Tasks, cfg: EvalConfig, label: str) -> None:
         support[: cfg.shots] = tasks.support[i].numpy()
         pad = lambda x: np.concatenate([x, np.full((cols - len(x), *x.shape[1:]), -1.0, np.float32)])
         sheet = np.concatenate([support] + [pad(rows[s]) for s in cfg.grid_steps if s in rows])
-        name = f"{label}_task{i:02d}_{tasks.info[i]['alphabet']}_{tasks.info[i]['character']}.png"
+        name = f"{label.replace('/', '_')}_task{i:02d}_{tasks.info[i]['alphabet']}_{tasks.info[i]['character']}.png"
         grid(sheet, nrow=cols, scale=2).save(out / name)
 
 
@@ -197,10 +196,10 @@ def evaluate(checkpoints, glyphs: GlyphSet, cfg: EvalConfig) -> dict:
     real = tasks.score(judge, tasks.rest)
     results = {}
     for label, ckpt in checkpoints.items():
-        t0 = time.time()
+        t0, cpu0 = time.time(), time.process_time()
         gen = ckpt if isinstance(ckpt, Generator) else scratch(cfg.seed) if str(ckpt) == "scratch" else Generator.load(ckpt)
         results[label] = {**evaluate_generator(gen, tasks, judge, cfg, label), "checkpoint": str(ckpt) if not isinstance(ckpt, Generator) else label,
-                          "seconds": round(time.time() - t0, 1)}
+                          "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - cpu0, 1)}
     return {"judge_one_shot_accuracy": one_shot["accuracy"], "judge_one_shot": one_shot,
             "real_drawings": {"recognisability": float(real[0].mean()), "novelty": float(real[1].mean())},
             "chance": float(np.mean([1 / t["ways"] for t in tasks.info])), "tasks": tasks.info,
@@ -224,25 +223,25 @@ def plot(report: dict, path, size: tuple[int, int] = (330, 240)) -> Path:
     for p, (key, title) in enumerate(panels):
         x0 = p * w
         values = [v for r in results.values() for v in r[key]] + ([0.0, 1.0] if key != "query_loss" else [])
-        lo, hi = min(values), max(values)
-        lo, hi = (lo - 0.05 * (hi - lo + 1e-9), hi + 0.05 * (hi - lo + 1e-9))
-        ypos = lambda v: top + (h - top - bottom) * (hi - v) / (hi - lo)
+        lo, hi = min(values), max(values) + 1e-9
+        lo, hi = (lo, hi) if key != "query_loss" else (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+        ypos = lambda v, lo=lo, hi=hi: top + (h - top - bottom) * (hi - v) / (hi - lo)
         draw.text((x0 + left, 4), title, fill="black")
         draw.line([(x0 + left, top), (x0 + left, h - bottom), (x0 + w - 8, h - bottom)], fill="black")
         for v in np.linspace(lo, hi, 5):
-            draw.text((x0 + 2, ypos(v) - 5), f"{v:.3g}", fill="black")
+            draw.text((x0 + 2, ypos(v) - 5), f"{v:.2f}", fill="black")
         for s in steps:
             draw.line([(xpos(s, x0), h - bottom), (xpos(s, x0), h - bottom + 3)], fill="black")
             draw.text((xpos(s, x0) - 4, h - bottom + 5), str(s), fill="black")
-        if key == "recognisability" and "chance" in report:  # dashed chance line
-            for x in range(int(x0 + left), int(x0 + w - 8), 8):
-                draw.line([(x, ypos(report["chance"])), (x + 4, ypos(report["chance"]))], fill=(150, 150, 150))
+        ref = {"recognisability": report.get("chance"), "novelty": 1.0}.get(key)  # chance; a real new drawing
+        for x in range(int(x0 + left), int(x0 + w - 8), 8) if ref is not None else ():
+            draw.line([(x, ypos(ref)), (x + 4, ypos(ref))], fill=(150, 150, 150))
         for c, r in enumerate(results.values()):
             pts = [(xpos(s, x0), ypos(v)) for s, v in zip(r["steps"], r[key])]
             draw.line(pts, fill=COLOURS[c % len(COLOURS)], width=2)
             for x, y in pts:
                 draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=COLOURS[c % len(COLOURS)])
-        draw.text((x0 + w - 70, h - 12), "inner steps", fill="black")
+        draw.text((x0 + w // 2 - 10, h - 12), "inner steps", fill="black")
     for c, name in enumerate(results):
         y = h + 4 + 16 * c
         draw.line([(left, y + 6), (left + 24, y + 6)], fill=COLOURS[c % len(COLOURS)], width=3)
@@ -262,17 +261,21 @@ def main(argv=None) -> dict:
     d = EvalConfig()
     p = argparse.ArgumentParser(prog="python -m meta.evaluate", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--checkpoint", action="append", required=True, help="checkpoint folder, or 'scratch' (repeatable)")
-    p.add_argument("--data-dir", required=True)
-    p.add_argument("--split", default="evaluation", choices=("background", "evaluation"))
+    p.add_argument("--data-dir", required=True, help="folder with the Omniglot zips")
+    p.add_argument("--split", default="evaluation", choices=("background", "evaluation"), help="where the tasks come from")
     p.add_argument("--json", required=True, help="where to write the results")
     p.add_argument("--plot", default="", help="PNG of the curves")
     p.add_argument("--steps", type=_ints, default=d.steps, help="inner step counts to measure at, e.g. 0,1,2,5")
-    p.add_argument("--grid-steps", type=_ints, default=d.grid_steps)
-    for name in ("shots", "tasks", "seed", "samples", "ways", "reference", "sampler_steps", "judge_runs", "grid_tasks"):
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
-    p.add_argument("--sampler", default=d.sampler, choices=("ddim", "dpm"))
-    p.add_argument("--judge", default=d.judge)
-    p.add_argument("--grid-dir", default="")
+    helps = {"shots": "support drawings per task", "tasks": "characters evaluated", "seed": "picks tasks, drawers, noise",
+             "samples": "samples per task and step", "ways": "characters the judge chooses among",
+             "reference": "drawings per prototype", "sampler_steps": "denoising steps per sample",
+             "judge_runs": "runs of the judge's 20-way one-shot benchmark", "grid_tasks": "tasks with a grid PNG"}
+    for name, text in helps.items():
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name), help=text)
+    p.add_argument("--sampler", default=d.sampler, choices=("ddim", "dpm"), help="the app's sampler")
+    p.add_argument("--judge", default=d.judge, help="folder of the trained judge")
+    p.add_argument("--grid-dir", default="", help="write per-task sample grids here")
+    p.add_argument("--grid-steps", type=_ints, default=d.grid_steps, help="sample rows in each grid")
     p.add_argument("--inner-lr", type=float, default=None, help="override the checkpoints' inner_lr")
     p.add_argument("--adapt", default=None, choices=("context", "all", "weights"), help="override what the inner loop adapts")
     p.add_argument("--optimizer", default=None, choices=("adam", "sgd"), help="override the inner optimizer")
