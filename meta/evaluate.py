@@ -228,8 +228,9 @@ def plot(report: dict, path, size: tuple[int, int] = (330, 240)) -> Path:
         ypos = lambda v, lo=lo, hi=hi: top + (h - top - bottom) * (hi - v) / (hi - lo)
         draw.text((x0 + left, 4), title, fill="black")
         draw.line([(x0 + left, top), (x0 + left, h - bottom), (x0 + w - 8, h - bottom)], fill="black")
+        dec = max(2, int(-np.floor(np.log10(hi - lo))) + 1)  # enough decimals to tell the ticks apart
         for v in np.linspace(lo, hi, 5):
-            draw.text((x0 + 2, ypos(v) - 5), f"{v:.2f}", fill="black")
+            draw.text((x0 + 2, ypos(v) - 5), f"{v:.{dec}f}", fill="black")
         for s in steps:
             draw.line([(xpos(s, x0), h - bottom), (xpos(s, x0), h - bottom + 3)], fill="black")
             draw.text((xpos(s, x0) - 4, h - bottom + 5), str(s), fill="black")
