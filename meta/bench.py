@@ -192,7 +192,7 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(prog="python -m meta.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", default="bench.json")
     p.add_argument("--md", default="")
-    p.add_argument("--checkpoint", default=str(ROOT / "assets" / "glyphs-cavia"))
+    p.add_argument("--checkpoint", default=str(ROOT / "assets" / "glyphs-autodecoder"))
     p.add_argument("--joint", default=str(ROOT / "assets" / "glyphs-joint"))
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "omniglot"))
     p.add_argument("--repeats", type=int, default=20)
