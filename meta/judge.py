@@ -33,7 +33,7 @@ from .omniglot import GlyphSet
 class Judge(nn.Module):
     """conv3x3-BN-ReLU-maxpool x blocks; a (N, 1, 32, 32) glyph in [-1, 1] -> a (N, D) embedding."""
 
-    def __init__(self, channels: int = 64, blocks: int = 4):
+    def __init__(self, channels: int = 32, blocks: int = 4):
         super().__init__()
         self.channels, self.blocks = channels, blocks
         layers, c_in = [], 1
