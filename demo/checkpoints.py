@@ -16,7 +16,7 @@ from meta.model import Generator, GeneratorConfig, build_unet, init_params, save
 
 ASSETS_ENV = "INNER_LOOP_ASSETS"  # where the checkpoints are (default: assets/ beside app.py)
 BASELINE_ALGO = "joint"
-PREFERRED = ("glyphs-cavia", "glyphs-fomaml", "glyphs-reptile")  # the default, in this order
+PREFERRED = ("glyphs-cavia", "glyphs-reptile", "glyphs-fomaml", "glyphs-autodecoder")  # the default, in this order
 ALGO_WORDS = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile",
               "joint": "ordinary (joint) training, not meta-learned", "autodecoder": "auto-decoder (joint + contexts)"}
 ADAPT_WORDS = {"context": "adapts only its context map", "all": "adapts all weights",
