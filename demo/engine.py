@@ -19,7 +19,7 @@ import torch
 from meta.algorithms import fixed_query_noise
 from meta.inner import InnerConfig, adapt_steps
 from meta.model import Generator, denoising_loss
-from meta.sampling import fixed_noise, sample
+from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS, fixed_noise, sample
 
 QUERY_COPIES = 4  # the held-out shot is scored at this many fixed (t, eps): less noisy than one
 
@@ -27,8 +27,8 @@ QUERY_COPIES = 4  # the held-out shot is scored at this many fixed (t, eps): les
 @dataclass
 class Settings:
     inner_steps: int = 20
-    samples: int = 8
-    sampler_steps: int = 8
+    samples: int = PREVIEW_SAMPLES
+    sampler_steps: int = PREVIEW_STEPS
     seed: int = 0
 
 

@@ -10,6 +10,8 @@ import time
 
 import gradio as gr
 
+from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS
+
 from .checkpoints import Models, inner_config
 from .downloads import export_generator, filmstrip
 from .engine import Lane, Settings, adapt_live
@@ -60,7 +62,7 @@ def plot_update(frames, steps: int):
 
 def make_run(models: Models):
     @gpu
-    def adapt(images, inner_steps, seed, checkpoint=models.default, inner_lr=None, samples=8, sampler_steps=8,
+    def adapt(images, inner_steps, seed, checkpoint=models.default, inner_lr=None, samples=PREVIEW_SAMPLES, sampler_steps=PREVIEW_STEPS,
               baseline=True, session: Session | None = None):
         """Adapt on 1-10 example images; stream sample grids and losses after every inner step."""
         session = session if session is not None else Session()
@@ -72,7 +74,7 @@ def make_run(models: Models):
         steps = int(inner_steps or 0)
         if not 1 <= steps <= 100:
             raise gr.Error(f"Inner steps must be between 1 and 100, got {inner_steps}.")
-        samples, sampler_steps = int(min(max(samples or 8, 1), 16)), int(min(max(sampler_steps or 8, 1), 50))
+        samples, sampler_steps = int(min(max(samples or PREVIEW_SAMPLES, 1), 16)), int(min(max(sampler_steps or PREVIEW_STEPS, 1), 50))
         settings = Settings(steps, samples, sampler_steps, int(seed or 0))
         lanes = make_lanes(models, checkpoint, inner_lr, baseline)
         session.clear_run()

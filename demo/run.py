@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS
+
 from .checkpoints import Models, inner_config
 from .render import TITLES
 
@@ -60,8 +62,8 @@ def create_run_panel(models: Models) -> RunPanel:
             checkpoint = gr.Dropdown(models.choices(), value=models.default, label="Generator (checkpoint)", scale=3)
             inner_lr = gr.Number(default_lr, label="Inner learning rate (inner_lr)", minimum=0, scale=1)
         with gr.Row():
-            samples = gr.Slider(1, 16, value=8, step=1, label="Samples per grid")
-            sampler_steps = gr.Slider(2, 50, value=8, step=1, label="Sampler steps (DDIM)")
+            samples = gr.Slider(1, 16, value=PREVIEW_SAMPLES, step=1, label="Samples per grid")
+            sampler_steps = gr.Slider(2, 50, value=PREVIEW_STEPS, step=1, label="Sampler steps (DDIM)")
             seed = gr.Number(0, precision=0, label="Seed (noise and inner loop)")
         lane_info = gr.Markdown(describe_lanes(models, models.default))
     with gr.Row(equal_height=True):

@@ -11,7 +11,7 @@ from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 from .model import GeneratorConfig, predict_noise
 
 SAMPLERS = ("ddim", "dpm")
-PREVIEW_SAMPLES = 8  # the app's default preview grid: samples ...
+PREVIEW_SAMPLES = 6  # the app's default preview grid: samples ...
 PREVIEW_STEPS = 8  # ... and sampler steps (chosen by looking at grids and timing them: see meta.bench)
 
 
