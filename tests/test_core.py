@@ -15,7 +15,8 @@ TINY = GeneratorConfig(block_out_channels=(4, 8), norm_num_groups=4, sample_size
 def tiny(dtype=torch.float32, config=TINY, seed=0):
     unet = build_unet(config, seed=seed).to(dtype)
     params = {k: v.detach().clone().requires_grad_(True) for k, v in init_params(unet, config).items()}
-    params[CONTEXT] = torch.randn(params[CONTEXT].shape, dtype=dtype).requires_grad_(True)
+    ctx = torch.randn(params[CONTEXT].shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    params[CONTEXT] = ctx.requires_grad_(True)
     return unet, params, scheduler(config).alphas_cumprod.to(dtype)
 
 
@@ -66,8 +67,9 @@ def test_maml_meta_gradient_matches_finite_differences(adapt_what):
 
     meta_loss(params)
     grads = {k: v.grad.clone() for k, v in params.items()}
-    direction = {k: torch.randn_like(v) for k, v in params.items()}
-    h = 1e-5
+    g = torch.Generator().manual_seed(0)  # a fixed direction: the check is reproducible
+    direction = {k: torch.randn(v.shape, generator=g, dtype=v.dtype) for k, v in params.items()}
+    h = 1e-6
     shifted = lambda s: {k: (v.detach() + s * h * direction[k]).requires_grad_(True) for k, v in params.items()}
     numeric = (meta_loss(shifted(1)) - meta_loss(shifted(-1))) / (2 * h)
     analytic = sum((grads[k] * direction[k]).sum() for k in params)
