@@ -33,7 +33,7 @@ def fixed_query_noise(query: torch.Tensor, seed: int = 1234):
     return t.to(query.device), torch.randn(query.shape, generator=gen).to(query.device, query.dtype)
 
 
-def _with_task_contexts(params: dict, n_tasks: int) -> dict:
+def per_task_contexts(params: dict, n_tasks: int) -> dict:
     """Give each of n_tasks its own copy of the context (still differentiable to the shared one)."""
     ctx = params[CONTEXT]
     return {**params, CONTEXT: ctx.expand(n_tasks, *ctx.shape)}
@@ -57,7 +57,7 @@ def maml_step(unet, params, support, query, alphas_cumprod, cfg: InnerConfig, ge
     """
     n_tasks = support.shape[0]
     if cfg.adapt == "context":
-        loss = _query_loss_after_adapt(unet, _with_task_contexts(params, n_tasks), support, query, alphas_cumprod, cfg, gen) / n_tasks
+        loss = _query_loss_after_adapt(unet, per_task_contexts(params, n_tasks), support, query, alphas_cumprod, cfg, gen) / n_tasks
         loss.backward()
         return float(loss)
     if vmap:  # noise comes from explicit generators: plain (unbatched) tensors inside vmap

@@ -22,7 +22,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from . import omniglot
-from .algorithms import query_loss
+from .algorithms import per_task_contexts, query_loss
 from .images import grid
 from .inner import InnerConfig, adapt_steps
 from .judge import Judge, novelty, novelty_scale, one_shot_accuracy, recognisability
@@ -131,7 +131,7 @@ def evaluate_generator(gen: Generator, tasks: Tasks, judge: Judge, cfg: EvalConf
     loss, recog, nov = (np.zeros((len(cfg.steps), n_tasks)) for _ in range(3))
     grids = {}
     if inner.adapt == "context":  # every task owns its context: (T, c, h, w)
-        groups = [(np.arange(n_tasks), {**base, CONTEXT: base[CONTEXT].expand(n_tasks, *base[CONTEXT].shape)}, cfg.seed)]
+        groups = [(np.arange(n_tasks), per_task_contexts(base, n_tasks), cfg.seed)]
     else:  # full-parameter adaptation: one task at a time
         groups = [(np.array([i]), base, cfg.seed + i) for i in range(n_tasks)]
     def measure(j: int, p: dict, idx: np.ndarray, query: torch.Tensor, x_T: torch.Tensor) -> None:

@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import omniglot
-from .algorithms import ALGOS, joint_step, maml_step, query_loss, reptile_step
+from .algorithms import ALGOS, joint_step, maml_step, per_task_contexts, query_loss, reptile_step
 from .images import grid
 from .inner import InnerConfig, adapt
 from .model import CONTEXT, GeneratorConfig, build_unet, init_params, load_checkpoint, save_checkpoint, scheduler
@@ -77,7 +77,7 @@ def validate(unet, params, val: TaskSampler, alphas_cumprod, cfg: TrainConfig, o
     base = {k: v.detach() for k, v in params.items()}
     before = query_loss(unet, base, alphas_cumprod, query)
     if inner.adapt == "context":  # all tasks at once, each with its own context
-        adapted = adapt(unet, {**base, CONTEXT: base[CONTEXT].expand(n, *base[CONTEXT].shape)}, support, alphas_cumprod, inner)
+        adapted = adapt(unet, per_task_contexts(base, n), support, alphas_cumprod, inner)
         after = query_loss(unet, adapted, alphas_cumprod, query)
         per_task = [{**adapted, CONTEXT: adapted[CONTEXT][i]} for i in range(min(4, n))]
     else:
