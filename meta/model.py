@@ -34,6 +34,9 @@ class GeneratorConfig:
     sample_size: int = 32
     num_train_timesteps: int = 1000
     beta_schedule: str = "squaredcos_cap_v2"
+    # "sketch" context: the first `channels` context channels are also a low-resolution sketch of x0,
+    # added to the UNet's x0 estimate with weight sqrt(1 - abar_t) (see `predict_noise`)
+    ctx_sketch: bool = False
 
     def unet_kwargs(self) -> dict:
         n = len(self.block_out_channels)
@@ -54,10 +57,16 @@ class GeneratorConfig:
 def build_unet(config: GeneratorConfig, seed: int | None = 0) -> UNet2DModel:
     """A fresh UNet; with a seed its initial weights are reproducible (torch's global RNG is left as it was)."""
     if seed is None:
-        return UNet2DModel(**config.unet_kwargs())
+        return attach_sketch(UNet2DModel(**config.unet_kwargs()), config)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return UNet2DModel(**config.unet_kwargs())
+        return attach_sketch(UNet2DModel(**config.unet_kwargs()), config)
+
+
+def attach_sketch(unet: UNet2DModel, config: GeneratorConfig) -> UNet2DModel:
+    """Give the module the noise schedule a sketch context needs (a plain attribute, not a weight)."""
+    unet.sketch_abar = scheduler(config).alphas_cumprod if config.ctx_sketch and config.ctx_channels else None
+    return unet
 
 
 def init_params(unet: UNet2DModel, config: GeneratorConfig) -> dict[str, torch.Tensor]:
@@ -78,18 +87,31 @@ def predict_noise(unet: UNet2DModel, params: dict, x_t: torch.Tensor, t: torch.T
     A context of shape (c, h, w) is shared by the whole batch; one of shape (T, c, h, w) gives
     each of T tasks its own context, with x_t shaped (T, N, C, H, W): many tasks' support sets
     then go through the UNet in one forward pass.
+
+    With a sketch context (config.ctx_sketch) the x0 estimate implied by the returned eps is the
+    UNet's own plus sqrt(1 - abar_t) * upsample(sketch): at high noise the sketch *is* the drawing's
+    coarse shape, so the gradient of the denoising loss with respect to the context points straight
+    at the support drawings' coarse shape, and a few inner steps can move it there.
     """
     lead = x_t.shape[:-3]
     x = x_t.reshape(-1, *x_t.shape[-3:])  # (B, C, H, W)
-    if CONTEXT in params:
-        ctx = params[CONTEXT]
-        ctx = F.interpolate(ctx.reshape(-1, *ctx.shape[-3:]), size=x.shape[-2:], mode="nearest")  # (T|1, c, H, W)
-        per_item = x.shape[0] // ctx.shape[0]
-        ctx = ctx.repeat_interleave(per_item, dim=0) if ctx.shape[0] > 1 else ctx.expand(x.shape[0], -1, -1, -1)
-        x = torch.cat([x, ctx.to(x.dtype)], dim=1)
-    weights = {k: v for k, v in params.items() if k != CONTEXT}
     t = t.reshape(-1)
+    sketch = None
+    if CONTEXT in params:
+        ctx = params[CONTEXT].reshape(-1, *params[CONTEXT].shape[-3:])  # (T|1, c, h, w)
+        per_item = x.shape[0] // ctx.shape[0]
+        def per_image(m):  # (T|1, k, H, W) -> (B, k, H, W)
+            return m.repeat_interleave(per_item, dim=0) if m.shape[0] > 1 else m.expand(x.shape[0], -1, -1, -1)
+        if getattr(unet, "sketch_abar", None) is not None:
+            c = x.shape[1]
+            s = ctx[:, :c] if ctx.shape[1] >= c else ctx[:, :1].expand(-1, c, -1, -1)
+            sketch = per_image(F.interpolate(s, size=x.shape[-2:], mode="bilinear", align_corners=False))
+        x = torch.cat([x, per_image(F.interpolate(ctx, size=x.shape[-2:], mode="nearest")).to(x.dtype)], dim=1)
+    weights = {k: v for k, v in params.items() if k != CONTEXT}
     eps = torch.func.functional_call(unet, weights, (x, t)).sample
+    if sketch is not None:  # eps for x0_hat = x0_unet + sqrt(1 - abar) * sketch
+        abar = unet.sketch_abar.to(t.device)[t].reshape(-1, 1, 1, 1)
+        eps = eps - abar.sqrt().to(eps.dtype) * sketch.to(eps.dtype)
     return eps.reshape(*lead, *eps.shape[1:])
 
 
@@ -142,7 +164,7 @@ def load_checkpoint(path, device="cpu") -> tuple[UNet2DModel, dict, GeneratorCon
     gen = dict(record["generator"])
     gen["block_out_channels"] = tuple(gen["block_out_channels"])
     config = GeneratorConfig(**gen)
-    unet = UNet2DModel.from_pretrained(path, use_safetensors=True).to(device).eval()
+    unet = attach_sketch(UNet2DModel.from_pretrained(path, use_safetensors=True).to(device).eval(), config)
     params = {k: v.detach() for k, v in unet.named_parameters()}
     extra_file = path / "extra.safetensors"
     extra = load_file(str(extra_file), device=str(device)) if extra_file.exists() else {}

@@ -13,7 +13,7 @@ import math
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from . import omniglot
 from .algorithms import ALGOS, joint_step, maml_step, per_task_contexts, query_loss, reptile_step
 from .images import grid
 from .inner import InnerConfig, adapt
-from .model import CONTEXT, GeneratorConfig, build_unet, init_params, load_checkpoint, save_checkpoint, scheduler
+from .model import CONTEXT, GeneratorConfig, attach_sketch, build_unet, init_params, load_checkpoint, save_checkpoint, scheduler
 from .sampling import fixed_noise, sample
 from .tasks import TaskSampler
 
@@ -157,6 +157,9 @@ def train(cfg: TrainConfig) -> Path:
         unet, loaded, gen_cfg, record = load_checkpoint(source)
         if cfg.resume and ckpt.exists():
             start, history = int(record["iterations"]), record.get("validation", [])
+        elif cfg.generator.ctx_sketch and not gen_cfg.ctx_sketch:  # warm start a sketch-context model
+            gen_cfg = replace(gen_cfg, ctx_sketch=True)
+            attach_sketch(unet, gen_cfg)
         cfg.generator = gen_cfg
         tensors = record.get("_tensors", {})
         if cfg.algo == "autodecoder" and "context_table" in tensors:
