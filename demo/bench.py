@@ -2,8 +2,10 @@
 
     python -m demo.bench [--assets DIR] [--steps 10] [--threads N]
 
-Without --assets it writes untrained checkpoints of the shipped size (UNet block_out_channels
-(16, 32, 64), ~0.6M parameters) to a temp folder: the timing depends on the size, not the weights.
+Each case runs twice: the lanes (and their leave-one-out probes) one after another with N torch
+threads, and side by side on N workers with one torch thread each (what `python app.py` does on a
+CPU). Without --assets it writes untrained checkpoints of the shipped size to a temp folder: the
+timing depends on the size, not the weights.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import time
 import torch
 
 from .checkpoints import inner_config, load_models, write_random_checkpoints
-from .engine import Lane, Settings, adapt_live
+from .engine import Lane, Settings, adapt_live, default_workers
 from .shots import example_sets, glyph_from_image
 
 
@@ -29,23 +31,26 @@ def time_run(models, baseline: bool, steps: int = 10, settings: Settings | None 
     stamps = [time.perf_counter() - start for _ in adapt_live(lanes, shots, settings)]
     steps_s = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
     return {"baseline": baseline, "first_frame_s": stamps[0], "step_median_s": statistics.median(steps_s),
-            "steps": len(steps_s), "threads": torch.get_num_threads()}
+            "steps": len(steps_s), "threads": torch.get_num_threads(), "workers": settings.workers}
 
 
 def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--assets", default=None, help="checkpoint folder (default: untrained ones of the shipped size)")
     p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="CPU cores to use (0 = demo.engine.default_workers())")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    cores = args.threads or default_workers()
     assets = args.assets or write_random_checkpoints(tempfile.mkdtemp(prefix="inner-loop-bench-"))
     models = load_models(assets)
-    results = [time_run(models, baseline, args.steps) for baseline in (False, True)]
-    for r in results:
-        print(f"baseline {'on ' if r['baseline'] else 'off'}: first frame {r['first_frame_s']:.2f} s, "
-              f"step + preview median {r['step_median_s']:.3f} s over {r['steps']} steps ({r['threads']} threads)")
+    results = []
+    for threads, workers in ((cores, 1), (1, cores)) if cores > 1 else ((1, 1),):
+        torch.set_num_threads(threads)
+        for baseline in (False, True):
+            r = time_run(models, baseline, args.steps, Settings(inner_steps=args.steps, workers=workers))
+            results.append(r)
+            print(f"baseline {'on ' if baseline else 'off'}, {threads} torch threads x {workers} workers: first frame "
+                  f"{r['first_frame_s']:.2f} s, step + preview median {r['step_median_s']:.3f} s over {r['steps']} steps")
     return results
 
 

@@ -9,7 +9,9 @@ and is scored on that held-out shot: a leave-one-out query loss, the number meta
 from __future__ import annotations
 
 import copy
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -30,6 +32,16 @@ class Settings:
     samples: int = PREVIEW_SAMPLES
     sampler_steps: int = PREVIEW_STEPS
     seed: int = 0
+    workers: int = 1  # threads running lanes (and their probes) side by side; 1 = one after another
+
+
+def default_workers() -> int:
+    """On CPU, one worker per core (up to 4), each with one torch thread: at this model size running
+    the lanes side by side beats splitting every small convolution over the cores (python -m
+    demo.bench measures both). On a GPU the kernels queue on one stream anyway: 1."""
+    if torch.cuda.is_available():
+        return 1
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 @dataclass
@@ -53,11 +65,16 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 class _Runner:
-    """One lane's state for a run: a private module copy (thread safety), noise, inner loop(s)."""
+    """One lane's state for a run: private module copies (thread safety), noise, inner loop(s).
+
+    The main inner loop (then its preview) and the leave-one-out probe (then its query loss) are
+    independent, so each owns a module copy (functional_call swaps module attributes) and the two
+    can run on different workers.
+    """
 
     def __init__(self, lane: Lane, support: torch.Tensor, settings: Settings):
         g = lane.generator
-        self.unet, self.config = copy.deepcopy(g.unet), g.config  # functional_call swaps module attributes
+        self.unet, self.config = copy.deepcopy(g.unet), g.config
         self.ac = g.alphas_cumprod
         device = next(iter(g.params.values())).device
         support = support.to(device)
@@ -70,8 +87,10 @@ class _Runner:
         if len(support) >= 2:  # leave the last shot out, adapt on the rest, score on it
             query = support[-1:].expand(QUERY_COPIES, -1, -1, -1)  # (Q, C, H, W)
             self.query, (self.t, self.eps) = query, fixed_query_noise(query)
-            self.probe = adapt_steps(self.unet, g.params, support[:-1], self.ac, lane.cfg, **run)
+            self.probe_unet = copy.deepcopy(g.unet)
+            self.probe = adapt_steps(self.probe_unet, g.params, support[:-1], self.ac, lane.cfg, **run)
             self.probe_params = g.params
+        self.support_loss = None
 
     @torch.inference_mode()
     def preview(self) -> np.ndarray:
@@ -81,14 +100,22 @@ class _Runner:
     def query_loss(self) -> float | None:
         if self.probe is None:
             return None
-        return float(denoising_loss(self.unet, self.probe_params, self.ac, self.query, self.t, self.eps))
+        return float(denoising_loss(self.probe_unet, self.probe_params, self.ac, self.query, self.t, self.eps))
 
-    def advance(self) -> float:
-        s = next(self.steps)
-        self.params = s.params
-        if self.probe is not None:
+    def main_job(self, advance: bool) -> np.ndarray:
+        """One inner step (unless at step 0), then the preview from the fixed noise."""
+        if advance:
+            s = next(self.steps)
+            self.params, self.support_loss = s.params, float(s.support_loss)
+        return self.preview()
+
+    def probe_job(self, advance: bool) -> float | None:
+        """The probe's inner step (unless at step 0), then its loss on the held-out shot."""
+        if self.probe is None:
+            return None
+        if advance:
             self.probe_params = next(self.probe).params
-        return float(s.support_loss)
+        return self.query_loss()
 
 
 def adapt_live(lanes: dict[str, Lane], shots, settings: Settings,
@@ -97,17 +124,27 @@ def adapt_live(lanes: dict[str, Lane], shots, settings: Settings,
     start = time.perf_counter()
     support = torch.as_tensor(np.stack(shots), dtype=torch.float32)[:, None]  # (N, 1, 32, 32) in [-1, 1]
     runners = {name: _Runner(lane, support, settings) for name, lane in lanes.items()}
+    jobs = [(n, "main") for n in runners] + [(n, "probe") for n, r in runners.items() if r.probe is not None]
+    workers = max(1, min(settings.workers, len(jobs)))
 
-    def frame(step: int, support_loss: dict) -> Frame:
-        samples = {n: r.preview() for n, r in runners.items()}
-        query = {n: q for n, r in runners.items() if (q := r.query_loss()) is not None}
-        return Frame(step, samples, support_loss, query, time.perf_counter() - start,
+    def frame(step: int, pool) -> Frame:
+        # every lane: 1. one inner step, then its preview from the fixed noise; 2. its probe's step and
+        # held-out loss. The jobs are independent, so `workers` threads run them side by side.
+        run = lambda job: getattr(runners[job[0]], job[1] + "_job")(step > 0)
+        out = dict(zip(jobs, pool.map(run, jobs) if pool else map(run, jobs), strict=True))
+        samples = {n: out[(n, "main")] for n in runners}
+        query = {n: out[(n, "probe")] for n in runners if (n, "probe") in out}
+        losses = {n: r.support_loss for n, r in runners.items()} if step > 0 else {}
+        return Frame(step, samples, losses, query, time.perf_counter() - start,
                      {n: r.params for n, r in runners.items()})
 
-    yield frame(0, {})
-    for step in range(1, settings.inner_steps + 1):
-        if should_stop():
-            return
-        # 1. one inner step per lane (and its leave-one-out probe), 2. preview from the fixed noise
-        losses = {n: r.advance() for n, r in runners.items()}
-        yield frame(step, losses)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="inner-loop-lane") if workers > 1 else None
+    try:
+        yield frame(0, pool)
+        for step in range(1, settings.inner_steps + 1):
+            if should_stop():
+                return
+            yield frame(step, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
