@@ -1,7 +1,7 @@
 """A person's example images -> the 32x32 shots the generator sees, with a clear message for bad input.
 
 Uploads arrive as file paths and are opened here (never by Gradio), so every failure gets its own
-`gr.Error`: not an image, damaged, too large, blank. Odd but valid images are accepted: animated
+`gr.Error`: not an image (SVG included), damaged, too large, too small or too elongated, blank. Odd but valid images are accepted: animated
 GIF/WebP (first frame), CMYK, 16-bit, palette and transparent images all go through
 `meta.images.to_glyph`, the same preprocessing the generator was meta-trained with.
 """
@@ -19,6 +19,8 @@ from meta.images import to_glyph
 
 MAX_SHOTS = 10
 MAX_PIXELS = 40_000_000  # refused from the header, before decoding (PIL itself refuses > 179M)
+MIN_SIDE = 8  # pixels: a glyph needs some room
+MAX_ASPECT = 20  # long side / short side: a drawing of one character is roughly square
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")  # no plugin that shells out (EPS) or parses exotica
 
 
@@ -30,6 +32,11 @@ def open_image(path) -> Image.Image:
             w, h = im.size
             if w * h > MAX_PIXELS:
                 raise gr.Error(f"{name} is too large ({w}x{h} pixels): use an image under {MAX_PIXELS // 1_000_000} megapixels.")
+            if min(w, h) < MIN_SIDE:
+                raise gr.Error(f"{name} is too small ({w}x{h} pixels): use an image at least {MIN_SIDE}x{MIN_SIDE}.")
+            if max(w, h) > MAX_ASPECT * min(w, h):
+                raise gr.Error(f"{name} is {w}x{h} pixels, too elongated for one character: crop it to roughly "
+                               f"square (sides within {MAX_ASPECT}:1).")
             im.seek(0)  # animated GIF/WebP: the first frame
             im.load()
             if im.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
@@ -45,9 +52,17 @@ def open_image(path) -> Image.Image:
     except Image.DecompressionBombError:
         raise gr.Error(f"{name} is too large to decode safely (a decompression bomb?).") from None
     except UnidentifiedImageError:
+        if is_svg(path):
+            raise gr.Error(f"{name} is an SVG (vector) file: export it as PNG first.") from None
         raise gr.Error(f"{name} is not an image I can read: upload PNG, JPEG, WebP, BMP or GIF files.") from None
     except (OSError, ValueError, SyntaxError, EOFError) as err:
         raise gr.Error(f"{name} looks damaged and could not be decoded ({err}).") from None
+
+
+def is_svg(path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(1024).lstrip().lower()
+    return head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head)
 
 
 def glyph_from_image(image: Image.Image, what: str) -> np.ndarray:
