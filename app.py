@@ -4,7 +4,7 @@
 
 Env knobs: INNER_LOOP_ASSETS (checkpoint folder), INNER_LOOP_HOST / INNER_LOOP_PORT (or Gradio's
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT), INNER_LOOP_CONCURRENCY (runs at once; default 1 on CPU),
-INNER_LOOP_THREADS (torch CPU threads). The generators are loaded once, in `main()`; each visitor's
+INNER_LOOP_THREADS (torch CPU threads), INNER_LOOP_WORKERS (lanes run side by side). The generators are loaded once, in `main()`; each visitor's
 examples, frames and adapted weights live in a gr.State (demo/session.py).
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ import gradio as gr
 import torch
 
 from demo.checkpoints import ASSETS_ENV, Models, load_models
+from demo.engine import default_workers
 from demo.explain import create_explain_panel
 from demo.handlers import MAX_RUN_SECONDS, make_run, request_stop, reset, show_step
 from demo.inputs import create_examples_panel, use_example_set
@@ -90,15 +91,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     p.add_argument("--concurrency", type=int, default=int(env("INNER_LOOP_CONCURRENCY", "0")),
                    help="runs at once (0 = 1 on CPU, 4 on CUDA)")
-    p.add_argument("--threads", type=int, default=int(env("INNER_LOOP_THREADS", "0")), help="torch CPU threads (0 = torch's default)")
+    p.add_argument("--threads", type=int, default=int(env("INNER_LOOP_THREADS", "0")),
+                   help="torch CPU threads (0 = 1 when --workers > 1, else torch's default)")
+    p.add_argument("--workers", type=int, default=int(env("INNER_LOOP_WORKERS", "0")),
+                   help="threads running a run's lanes side by side (0 = one per CPU core up to 4; 1 on CUDA)")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    models = load_models(args.assets)
+    workers = args.workers or default_workers()
+    if args.threads or workers > 1:  # side-by-side lanes, one torch thread each (see demo.engine)
+        torch.set_num_threads(args.threads or 1)
+    try:
+        models = load_models(args.assets)
+    except ValueError as err:  # a missing or corrupt checkpoint: one clear message, no traceback
+        raise SystemExit(f"Inner Loop cannot start: {err}") from None
+    models.workers = workers if models.device.type == "cpu" else 1
     concurrency = args.concurrency or (4 if models.device.type == "cuda" else 1)
     demo = build_app(models, args.assets, concurrency)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs())

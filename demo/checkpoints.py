@@ -2,7 +2,8 @@
 
 Every folder under the assets folder that holds a `training.json` is a checkpoint; the one trained
 with algo "joint" (plain DDPM on pooled images, no meta-learning) is the baseline shown side by
-side. The app never trains: it only reads these folders (safetensors, nothing unpickled).
+side. The app never trains: it only reads these folders (safetensors, nothing unpickled), after
+checking them against the folder's SHA-256 manifest (demo/manifest.py) where it has one.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import torch
 
 from meta.inner import InnerConfig
 from meta.model import Generator, GeneratorConfig, build_unet, init_params, save_checkpoint
+
+from .manifest import how_to_restore, verify_manifest
 
 ASSETS_ENV = "INNER_LOOP_ASSETS"  # where the checkpoints are (default: assets/ beside app.py)
 BASELINE_ALGO = "joint"
@@ -55,6 +58,7 @@ class Models:
     default: str  # the meta-learned checkpoint selected at start
     baseline: str | None  # the joint (not meta-learned) checkpoint, if shipped
     device: torch.device
+    workers: int = 1  # threads that run a run's lanes side by side (demo.engine.Settings.workers)
 
     def choices(self) -> list[tuple[str, str]]:
         return [(self.labels[n], n) for n in self.generators]
@@ -66,9 +70,14 @@ def load_models(folder, device: torch.device | None = None) -> Models:
     if not paths:
         raise ValueError(f"no checkpoints in {Path(folder).resolve()} (folders with training.json); "
                          f"set {ASSETS_ENV} or --assets, or write test ones with `python -m demo.checkpoints DIR`")
+    verify_manifest(folder)
     generators = {}
     for path in paths:
-        g = Generator.load(path, device)
+        try:
+            g = Generator.load(path, device)
+        except Exception as err:  # noqa: BLE001 -- a damaged file: one message naming it, not a traceback
+            raise ValueError(f"checkpoint {path} could not be loaded ({type(err).__name__}: {err}); "
+                             f"{how_to_restore(path, Path(folder))}") from err
         g.unet.requires_grad_(False)  # the app differentiates w.r.t. parameter dicts, never the module
         generators[path.name] = g
     labels = {n: describe(n, g.record) for n, g in generators.items()}
