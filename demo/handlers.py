@@ -6,6 +6,7 @@ step slider, filmstrip GIF, adapted-generator zip. While streaming, the last fou
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import gradio as gr
@@ -14,12 +15,14 @@ from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS
 
 from .checkpoints import Models, inner_config
 from .downloads import export_generator, filmstrip
-from .engine import Lane, Settings, adapt_live
+from .engine import Lane, Settings
+from .fallback import frames_with_fallback
 from .render import before_after, loss_table, sample_grid, status_line
-from .session import Session
+from .session import Session, sweep_upload_stubs
 from .shots import MAX_SHOTS, load_uploads
 
-MAX_RUN_SECONDS = 240  # a run stops itself after this; the event's time_limit is a little longer
+MAX_RUN_SECONDS = float(os.environ.get("INNER_LOOP_MAX_RUN_SECONDS", 240))  # a run stops itself after this
+LIMITS = {"Inner steps": (1, 100), "Samples per grid": (1, 16), "Sampler steps": (1, 50), "Seed": (0, 2**32 - 1)}
 
 try:  # on Hugging Face ZeroGPU, borrow a GPU for the run; elsewhere an identity decorator
     import spaces
@@ -49,6 +52,15 @@ def make_lanes(models: Models, checkpoint: str, inner_lr, baseline: bool) -> dic
     return lanes
 
 
+def whole_number(label: str, value) -> int:
+    """A setting as an int within LIMITS[label], or a gr.Error naming it (never clamped or rounded)."""
+    lo, hi = LIMITS[label]
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not (ok and value == int(value) and lo <= value <= hi):
+        raise gr.Error(f"{label} must be a whole number from {lo} to {hi}, got {value!r}.")
+    return int(value)
+
+
 def _grids(frame):
     base = frame.samples.get("baseline")
     return sample_grid(frame.samples["meta"]), (sample_grid(base) if base is not None else None)
@@ -60,36 +72,40 @@ def plot_update(frames, steps: int):
     return gr.update(value=loss_table(frames) if len(frames) > 1 else None, x_lim=[0, steps])
 
 
-def make_run(models: Models):
+def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
     @gpu
     def adapt(images, inner_steps, seed, checkpoint=models.default, inner_lr=None, samples=PREVIEW_SAMPLES, sampler_steps=PREVIEW_STEPS,
               baseline=True, session: Session | None = None):
         """Adapt on 1-10 example images; stream sample grids and losses after every inner step."""
         session = session if session is not None else Session()
+        sweep_upload_stubs()
         if images:
             session.shots = load_uploads(images)
         shots = list(session.shots)
         if not shots:
             raise gr.Error(f"Add 1-{MAX_SHOTS} example images first: upload, draw, or pick an example set.")
-        steps = int(inner_steps or 0)
-        if not 1 <= steps <= 100:
-            raise gr.Error(f"Inner steps must be between 1 and 100, got {inner_steps}.")
-        samples, sampler_steps = int(min(max(samples or PREVIEW_SAMPLES, 1), 16)), int(min(max(sampler_steps or PREVIEW_STEPS, 1), 50))
-        settings = Settings(steps, samples, sampler_steps, int(seed or 0))
+        steps = whole_number("Inner steps", inner_steps)
+        settings = Settings(steps, whole_number("Samples per grid", PREVIEW_SAMPLES if samples is None else samples),
+                            whole_number("Sampler steps", PREVIEW_STEPS if sampler_steps is None else sampler_steps),
+                            whole_number("Seed", 0 if seed is None else seed), workers=models.workers)
         lanes = make_lanes(models, checkpoint, inner_lr, baseline)
         session.clear_run()
         session.run_id = run_id = session.run_id + 1
-        session.running, deadline = True, time.monotonic() + MAX_RUN_SECONDS
+        session.running, deadline, device = True, time.monotonic() + max_seconds, models.device
 
         def should_stop():
             return session.stop or session.run_id != run_id or time.monotonic() > deadline
 
+        def restart(new_device):  # out of GPU memory: the run starts over on the CPU
+            nonlocal device
+            device, session.frames, session.params = new_device, [], {}
+
         skip4 = (gr.skip(),) * 4
         try:
-            for frame in adapt_live(lanes, shots, settings, should_stop):
+            for frame in frames_with_fallback(lanes, shots, settings, should_stop, restart):
                 session.keep(frame)
                 first = frame.step == 0
-                yield (*_grids(frame), plot_update(session.frames, steps), status_line(frame, models.device, steps),
+                yield (*_grids(frame), plot_update(session.frames, steps), status_line(frame, device, steps),
                        *(cleared_review() if first else skip4))
                 if not all(math.isfinite(v) for v in frame.support_loss.values()):
                     gr.Warning(f"The loss diverged at step {frame.step}: try a smaller inner learning rate.")
@@ -98,21 +114,25 @@ def make_run(models: Models):
             session.running = False
         if session.run_id != run_id:  # reset (or a newer run) took over: leave its outputs alone
             return
-        yield finish(models, session, shots, settings, lanes, checkpoint, steps)
+        note = ""
+        if time.monotonic() > deadline and session.frames[-1].step < steps:
+            note = f" · stopped at the time limit of {max_seconds:g} s per run: try fewer inner steps or samples"
+            gr.Warning(f"This run reached the time limit of {max_seconds:g} s and stopped at step {session.frames[-1].step}.")
+        yield finish(device, session, shots, settings, lanes, checkpoint, steps, note)
 
     return adapt
 
 
-def finish(models, session: Session, shots, settings: Settings, lanes, checkpoint: str, steps: int):
+def finish(device, session: Session, shots, settings: Settings, lanes, checkpoint: str, steps: int, note: str = ""):
     """Final outputs: last grids, before/after, scrub slider, filmstrip and the adapted generator."""
     frames, last = session.frames, session.frames[-1]
     stopped = last.step < steps
-    folder = session.tmpdir()
+    folder = session.run_dir()
     gif = filmstrip(frames, shots, folder)  # the run's shots: the gallery may have changed meanwhile
     zip_path = export_generator(lanes["meta"].generator, session.params["meta"], folder, checkpoint=checkpoint,
                                 inner=lanes["meta"].cfg, steps=last.step, shots=len(shots), seed=settings.seed)
     slider = gr.update(value=last.step, maximum=max(last.step, 1), interactive=last.step > 0)
-    return (*_grids(last), plot_update(frames, steps), status_line(last, models.device, steps, stopped=stopped, done=not stopped),
+    return (*_grids(last), plot_update(frames, steps), status_line(last, device, steps, stopped=stopped, done=not stopped) + note,
             before_after(frames, shots), slider, str(gif), str(zip_path))  # plain paths: API clients get files
 
 

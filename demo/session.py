@@ -2,14 +2,21 @@
 
 Gradio hands the same Session object to every handler of a browser session, so the queue-free
 Stop handler can raise `stop` while the run's generator is still going (a cooperative stop).
-Files (GIF, zip) go to a per-session temp folder, removed by `cleanup` when the state expires.
+Files (GIF, zip) go to a per-session folder inside Gradio's own cache folder, so Gradio serves them
+from there (no copy per run, no `allowed_paths`); each run replaces the previous run's files, and
+`cleanup` removes the folder when the state expires or the visitor leaves.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
+from gradio.utils import get_upload_folder
+
+STUB_AGE_S = float(os.environ.get("INNER_LOOP_STUB_AGE", 600))  # see sweep_upload_stubs
 MAX_FRAMES = 101  # step 0 + at most 100 inner steps: uint8 grids, ~16 KB a frame
 
 
@@ -27,8 +34,18 @@ class Session:
 
     def tmpdir(self) -> Path:
         if self._tmp is None or not Path(self._tmp).is_dir():
-            self._tmp = tempfile.mkdtemp(prefix="inner-loop-")
+            cache = Path(get_upload_folder())  # Gradio's cache ($GRADIO_TEMP_DIR): served without copying
+            cache.mkdir(parents=True, exist_ok=True)
+            self._tmp = tempfile.mkdtemp(prefix="inner-loop-", dir=cache)
         return Path(self._tmp)
+
+    def run_dir(self) -> Path:
+        """A fresh folder for this run's downloads (a new URL each run); the previous run's is removed."""
+        for old in self.tmpdir().glob("run-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        folder = self.tmpdir() / f"run-{self.run_id}"
+        folder.mkdir(exist_ok=True)
+        return folder
 
     def keep(self, frame) -> None:
         """Remember a streamed frame for scrubbing; the last frame's params become the session's."""
@@ -54,3 +71,20 @@ def delete_session(session: "Session | None") -> None:
     """gr.State delete_callback: the visitor left (or the state expired)."""
     if isinstance(session, Session):
         session.cleanup()
+
+
+def sweep_upload_stubs(min_age: float = STUB_AGE_S) -> int:
+    """Remove the empty `tmpXXXXXXXX` files that Gradio 6.31's upload route leaves in its cache, one
+    per uploaded file (found by `python -m demo.soak`); only those older than `min_age` seconds, so
+    no upload in flight is touched. Returns how many were removed."""
+    removed, now, folder = 0, time.time(), Path(get_upload_folder())
+    if not folder.is_dir():
+        return 0
+    with os.scandir(folder) as entries:
+        for e in entries:
+            if e.name.startswith("tmp") and e.is_file(follow_symlinks=False):
+                st = e.stat(follow_symlinks=False)
+                if st.st_size == 0 and now - st.st_mtime >= min_age:
+                    Path(e.path).unlink(missing_ok=True)
+                    removed += 1
+    return removed
