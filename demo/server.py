@@ -1,0 +1,81 @@
+"""Run the studio (`app.py`) in a child process on 127.0.0.1, for the load and soak measurements.
+
+A child process, not a thread, so its memory, threads, CPU time and temp files are its own: they are
+read from /proc (Linux) and from the private GRADIO_TEMP_DIR / TMPDIR it is given.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Server:
+    url: str
+    pid: int
+    temp: Path  # holds the child's gradio cache and temp folder, nothing else
+
+    def stats(self) -> dict:
+        """Resident memory (MB), threads, CPU seconds and files under its temp folders."""
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{self.pid}/status").read_text().splitlines())
+        ticks = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        files = [p for d in ("gradio", "tmp") for p in (self.temp / d).rglob("*") if p.is_file()]
+        return {"rss_mb": int(status["VmRSS"].split()[0]) / 1024, "threads": int(status["Threads"]),
+                "cpu_s": (int(ticks[11]) + int(ticks[12])) / os.sysconf("SC_CLK_TCK"),
+                "temp_files": len(files), "temp_mb": sum(p.stat().st_size for p in files) / 2**20}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve(assets, concurrency: int = 0, threads: int = 1, env: dict | None = None, timeout: float = 120):
+    """Start app.py on a free port, wait until its page answers, yield a Server; stop it after."""
+    temp = Path(tempfile.mkdtemp(prefix="inner-loop-serve-"))
+    (temp / "gradio").mkdir()
+    (temp / "tmp").mkdir()
+    port = free_port()
+    child_env = {**os.environ, "GRADIO_TEMP_DIR": str(temp / "gradio"), "TMPDIR": str(temp / "tmp"),
+                 "OMP_NUM_THREADS": str(threads), "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+    cmd = [sys.executable, str(ROOT / "app.py"), "--assets", str(assets), "--port", str(port),
+           "--concurrency", str(concurrency), "--threads", str(threads)]
+    log = open(temp / "server.log", "w+")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"the app exited ({proc.returncode}) before answering:\n{log.read()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url + "/", timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield Server(url, proc.pid, temp)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        shutil.rmtree(temp, ignore_errors=True)
