@@ -4,7 +4,8 @@
 
 Env knobs: INNER_LOOP_ASSETS (checkpoint folder), INNER_LOOP_HOST / INNER_LOOP_PORT (or Gradio's
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT), INNER_LOOP_CONCURRENCY (runs at once; default 1 on CPU),
-INNER_LOOP_THREADS (torch CPU threads), INNER_LOOP_WORKERS (lanes run side by side). The generators are loaded once, in `main()`; each visitor's
+INNER_LOOP_THREADS (torch CPU threads), INNER_LOOP_WORKERS (lanes run side by side), INNER_LOOP_MAX_RUN_SECONDS (per-run time limit, default 240).
+The shipped checkpoints are checked against assets/MANIFEST.sha256 before loading. The generators are loaded once, in `main()`; each visitor's
 examples, frames and adapted weights live in a gr.State (demo/session.py).
 """
 from __future__ import annotations
