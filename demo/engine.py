@@ -94,7 +94,7 @@ class _Runner:
 
     @torch.inference_mode()
     def preview(self) -> np.ndarray:
-        return to_uint8(sample(self.unet, self.params, self.noise, self.config, sampler="ddim", steps=self.sampler_steps))
+        return to_uint8(sample(self.unet, self.params, self.noise, self.config, steps=self.sampler_steps))
 
     @torch.inference_mode()
     def query_loss(self) -> float | None:

@@ -28,7 +28,7 @@ from .inner import InnerConfig, adapt_steps
 from .judge import Judge, novelty, novelty_scale, one_shot_accuracy, recognisability
 from .model import CONTEXT, Generator, GeneratorConfig, build_unet, init_params
 from .omniglot import GlyphSet
-from .sampling import fixed_noise, sample
+from .sampling import PREVIEW_SAMPLER, fixed_noise, sample
 
 DEFAULT_JUDGE = Path(__file__).resolve().parents[1] / "assets" / "judge"
 
@@ -42,8 +42,8 @@ class EvalConfig:
     samples: int = 10  # samples per task and step count
     ways: int = 20  # characters the judge chooses among (fewer if the alphabet has fewer)
     reference: int = 5  # non-support drawings per character that make its prototype
-    sampler: str = "ddim"
-    sampler_steps: int = 10
+    sampler: str = PREVIEW_SAMPLER  # the app's sampler, at more steps than its live preview
+    sampler_steps: int = 20
     judge: str = str(DEFAULT_JUDGE)
     judge_runs: int = 1000  # runs of the judge's own 20-way one-shot benchmark
     inner_lr: float | None = None  # None: each checkpoint's own inner-loop settings

@@ -13,19 +13,25 @@ from .model import GeneratorConfig, predict_noise
 SAMPLERS = ("ddim", "dpm")
 PREVIEW_SAMPLES = 6  # the app's default preview grid: samples ...
 PREVIEW_STEPS = 8  # ... and sampler steps (chosen by looking at grids and timing them: see meta.bench)
+PREVIEW_SAMPLER = "dpm"  # DPM-Solver++(2M): 33 % of 20 unseen characters recognised at 8 steps, DDIM 27 %
 
 
-def make_scheduler(config: GeneratorConfig, sampler: str = "ddim", steps: int = 10):
+def make_scheduler(config: GeneratorConfig, sampler: str = PREVIEW_SAMPLER, steps: int = 10):
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, not {sampler!r}")
     if not 1 <= steps <= 1000:
         raise ValueError(f"sampler steps must be in 1..1000, got {steps}")
-    common = dict(num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule)
+    # "leading" spacing starts at 1000 - 1000 / steps + 1 (876 for 8 steps), not at t = 999: under the
+    # cosine schedule abar_999 ~ 0, so an x0 estimate made there is noise amplified ~10^4 times and
+    # clipped into saturated blobs. Measured with the judge on 20 unseen characters (8 DDIM steps):
+    # 27 % recognised from 876 vs 11 % from 999 ("trailing"); 20 steps from 951: 38 %.
+    common = dict(num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule,
+                  timestep_spacing="leading", steps_offset=1)
     if sampler == "ddim":
-        sched = DDIMScheduler(**common, clip_sample=True, set_alpha_to_one=True, timestep_spacing="trailing")
+        sched = DDIMScheduler(**common, clip_sample=True, set_alpha_to_one=True)
     else:
         sched = DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2,
-                                            timestep_spacing="trailing", thresholding=False)
+                                            thresholding=True, sample_max_value=1.0)
     sched.set_timesteps(steps)
     return sched
 
@@ -38,7 +44,7 @@ def fixed_noise(n: int, config: GeneratorConfig, seed: int, tasks: int | None = 
 
 
 @torch.no_grad()
-def sample(unet, params: dict, noise: torch.Tensor, config: GeneratorConfig, *, sampler: str = "ddim",
+def sample(unet, params: dict, noise: torch.Tensor, config: GeneratorConfig, *, sampler: str = PREVIEW_SAMPLER,
            steps: int = 10) -> torch.Tensor:
     """Denoise x_T = noise (N, C, H, W) -- or (T, N, C, H, W) with per-task contexts -- to x_0 in [-1, 1]."""
     sched = make_scheduler(config, sampler, steps)
@@ -47,6 +53,6 @@ def sample(unet, params: dict, noise: torch.Tensor, config: GeneratorConfig, *, 
     for t in sched.timesteps:
         # 1. predict the noise in x_t
         eps = predict_noise(unet, params, x, torch.full(x.shape[:-3], int(t), device=x.device))
-        # 2. step x_t -> x_{t-1} (DDIM / DPM-Solver++ update, x_0 clipped to [-1, 1])
+        # 2. step x_t -> x_{t-1} (DDIM / DPM-Solver++ update, x_0 clipped / thresholded to [-1, 1])
         x = sched.step(eps, t, x).prev_sample
     return x.clamp(-1, 1)
