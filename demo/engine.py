@@ -21,7 +21,7 @@ import torch
 from meta.algorithms import fixed_query_noise
 from meta.inner import InnerConfig, adapt_steps
 from meta.model import Generator, denoising_loss
-from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS, fixed_noise, sample
+from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS, Interrupted, fixed_noise, sample
 
 QUERY_COPIES = 4  # the held-out shot is scored at this many fixed (t, eps): less noisy than one
 
@@ -72,14 +72,14 @@ class _Runner:
     can run on different workers.
     """
 
-    def __init__(self, lane: Lane, support: torch.Tensor, settings: Settings):
+    def __init__(self, lane: Lane, support: torch.Tensor, settings: Settings, should_stop: Callable[[], bool]):
         g = lane.generator
         self.unet, self.config = copy.deepcopy(g.unet), g.config
         self.ac = g.alphas_cumprod
         device = next(iter(g.params.values())).device
         support = support.to(device)
         self.noise = fixed_noise(settings.samples, g.config, settings.seed).to(device)
-        self.sampler_steps = settings.sampler_steps
+        self.sampler_steps, self.should_stop = settings.sampler_steps, should_stop
         self.params = g.params
         run = dict(seed=settings.seed, steps=settings.inner_steps)
         self.steps = adapt_steps(self.unet, g.params, support, self.ac, lane.cfg, **run)
@@ -93,8 +93,9 @@ class _Runner:
         self.support_loss = None
 
     @torch.inference_mode()
-    def preview(self) -> np.ndarray:
-        return to_uint8(sample(self.unet, self.params, self.noise, self.config, steps=self.sampler_steps))
+    def preview(self, interruptible: bool = True) -> np.ndarray:
+        return to_uint8(sample(self.unet, self.params, self.noise, self.config, steps=self.sampler_steps,
+                               should_stop=self.should_stop if interruptible else None))
 
     @torch.inference_mode()
     def query_loss(self) -> float | None:
@@ -103,11 +104,14 @@ class _Runner:
         return float(denoising_loss(self.probe_unet, self.probe_params, self.ac, self.query, self.t, self.eps))
 
     def main_job(self, advance: bool) -> np.ndarray:
-        """One inner step (unless at step 0), then the preview from the fixed noise."""
+        """One inner step (unless at step 0), then the preview from the fixed noise (Stop is
+        honoured between the two and between sampler steps: `Interrupted`; step 0 always completes)."""
         if advance:
             s = next(self.steps)
             self.params, self.support_loss = s.params, float(s.support_loss)
-        return self.preview()
+            if self.should_stop():
+                raise Interrupted
+        return self.preview(interruptible=advance)
 
     def probe_job(self, advance: bool) -> float | None:
         """The probe's inner step (unless at step 0), then its loss on the held-out shot."""
@@ -123,7 +127,7 @@ def adapt_live(lanes: dict[str, Lane], shots, settings: Settings,
     """Yield a Frame at step 0 and after every inner step, until done or `should_stop()`."""
     start = time.perf_counter()
     support = torch.as_tensor(np.stack(shots), dtype=torch.float32)[:, None]  # (N, 1, 32, 32) in [-1, 1]
-    runners = {name: _Runner(lane, support, settings) for name, lane in lanes.items()}
+    runners = {name: _Runner(lane, support, settings, should_stop) for name, lane in lanes.items()}
     jobs = [(n, "main") for n in runners] + [(n, "probe") for n, r in runners.items() if r.probe is not None]
     workers = max(1, min(settings.workers, len(jobs)))
 
@@ -145,6 +149,8 @@ def adapt_live(lanes: dict[str, Lane], shots, settings: Settings,
             if should_stop():
                 return
             yield frame(step, pool)
+    except Interrupted:  # Stop pressed mid-step: the last whole frame stays the last one
+        return
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -5,6 +5,8 @@ so the same noise and parameters give the same samples, bit for bit.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
@@ -43,14 +45,22 @@ def fixed_noise(n: int, config: GeneratorConfig, seed: int, tasks: int | None = 
     return torch.randn(((tasks,) if tasks else ()) + shape, generator=gen)
 
 
+class Interrupted(Exception):
+    """Raised by `sample` when its `should_stop` callback says so (a user pressed Stop)."""
+
+
 @torch.no_grad()
 def sample(unet, params: dict, noise: torch.Tensor, config: GeneratorConfig, *, sampler: str = PREVIEW_SAMPLER,
-           steps: int = 10) -> torch.Tensor:
-    """Denoise x_T = noise (N, C, H, W) -- or (T, N, C, H, W) with per-task contexts -- to x_0 in [-1, 1]."""
+           steps: int = 10, should_stop: Callable[[], bool] | None = None) -> torch.Tensor:
+    """Denoise x_T = noise (N, C, H, W) -- or (T, N, C, H, W) with per-task contexts -- to x_0 in [-1, 1].
+
+    `should_stop` is asked before every sampler step; when it answers True, `Interrupted` is raised."""
     sched = make_scheduler(config, sampler, steps)
     params = {k: v.detach() for k, v in params.items()}
     x = noise.to(next(iter(params.values())).device)
     for t in sched.timesteps:
+        if should_stop is not None and should_stop():
+            raise Interrupted
         # 1. predict the noise in x_t
         eps = predict_noise(unet, params, x, torch.full(x.shape[:-3], int(t), device=x.device))
         # 2. step x_t -> x_{t-1} (DDIM / DPM-Solver++ update, x_0 clipped / thresholded to [-1, 1])

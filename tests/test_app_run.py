@@ -60,6 +60,13 @@ def test_one_shot_has_no_query_loss_and_stop_ends_the_stream(tiny_models, shots)
     for f in adapt_live(lanes(tiny_models), shots, Settings(inner_steps=50, samples=2, sampler_steps=2), lambda: len(seen) >= 2):
         seen.append(f)
     assert [f.step for f in seen] == [0, 1]
+    # Stop pressed in the middle of a step (here: during step 1's preview) ends the stream at once,
+    # without a half-made frame: the check runs between the inner update and the preview, and
+    # before every sampler step
+    calls = []
+    mid = list(adapt_live(lanes(tiny_models, baseline=False), shots, Settings(inner_steps=5, samples=2, sampler_steps=4),
+                          lambda: calls.append(1) or len(calls) >= 3))
+    assert [f.step for f in mid] == [0] and len(calls) == 3  # before step 1, after its update, 1st sampler step
 
 
 def run_all(models, session, **kw):
