@@ -140,6 +140,44 @@ def throughput(checkpoint: Path, device: str, meta_batch_size: int, iters: int) 
     return out
 
 
+def higher_baseline(checkpoint: Path, inner_steps: int = 10, shots: int = 5) -> dict:
+    """First-order MAML on one task through `higher.innerloop_ctx` (the library learn2learn-era code
+    used), on the same UNet, if `higher` is installed (`pip install -r requirements-bench.txt`) and
+    still runs on this torch; otherwise the reason it does not."""
+    try:
+        import higher
+    except ImportError:
+        return {"status": "not installed (pip install -r requirements-bench.txt)"}
+    from .model import add_noise, predict_noise
+
+    g = Generator.load(checkpoint)
+    unet = g.unet
+    for p in unet.parameters():
+        p.requires_grad_(True)
+    x = torch.from_numpy(glyph_set(1, shots, first=700).images[0])[:, None]
+    opt = torch.optim.Adam(unet.parameters(), lr=3e-4)
+    context = {CONTEXT: g.params[CONTEXT]} if CONTEXT in g.params else {}
+
+    def loss(model, gen):
+        t, eps = torch.randint(0, 1000, (shots,), generator=gen), torch.randn(x.shape, generator=gen)
+        params = {**dict(model.named_parameters()), **context}
+        return (predict_noise(model, params, add_noise(g.alphas_cumprod, x, eps, t), t) - eps).pow(2).mean()
+
+    def task():
+        gen = torch.Generator().manual_seed(0)
+        with higher.innerloop_ctx(unet, opt, copy_initial_weights=False, track_higher_grads=False) as (fmodel, diffopt):
+            for _ in range(inner_steps):
+                diffopt.step(loss(fmodel, gen))
+            loss(fmodel, gen).backward()
+
+    try:
+        ms = _median_ms(task, torch.device("cpu"), 3, warmup=1)
+    except Exception as err:  # record how it fails, do not hide it
+        from importlib.metadata import version
+        return {"status": "fails", "version": version("higher"), "error": f"{type(err).__name__}: {err}"}
+    return {"status": "ok", "tasks_per_s": round(1000 / ms, 3), "inner_steps": inner_steps}
+
+
 def adaptation_efficiency(meta_ckpt: Path, joint_ckpt: Path, data_dir: str, tasks: int, seed: int = 0) -> dict:
     """Steps the meta-learned start needs to match the joint start's query loss after 50 steps."""
     from . import omniglot
@@ -181,6 +219,10 @@ def markdown(report: dict) -> str:
         for algo, r in report["meta_training"].items():
             b = r.get("batched", {}).get("tasks_per_s", "–")
             lines.append(f"| {algo} | {r['vmap_tasks_per_s']} | {r['sequential_tasks_per_s']} | {b} | {r.get('vmap_over_sequential', '–')} | {r['peak_mem_mb']} |")
+    if report.get("higher"):
+        h = report["higher"]
+        lines += ["", f"`higher.innerloop_ctx` on the same UNet (first-order, one task): {h['status']}"
+                      + (f", {h['tasks_per_s']} tasks/s" if "tasks_per_s" in h else "") + (f" -- {h['error']}" if "error" in h else "")]
     if report.get("adaptation_efficiency"):
         a = report["adaptation_efficiency"]
         lines += ["", f"Adaptation efficiency: the meta-learned start reaches the joint start's 50-step query loss "
@@ -200,7 +242,7 @@ def main(argv=None) -> dict:
     p.add_argument("--meta-batch-size", type=int, default=8)
     p.add_argument("--tasks", type=int, default=20)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--skip", nargs="*", default=[], choices=["live", "meta_training", "adaptation_efficiency"])
+    p.add_argument("--skip", nargs="*", default=[], choices=["live", "meta_training", "higher", "adaptation_efficiency"])
     p.add_argument("--_one", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._one:
@@ -216,6 +258,8 @@ def main(argv=None) -> dict:
             report["live"]["cuda"] = live(ckpt, torch.device("cuda"), args.repeats)
     if "meta_training" not in args.skip:
         report["meta_training"] = throughput(ckpt, "cuda" if torch.cuda.is_available() else "cpu", args.meta_batch_size, args.iters)
+    if "higher" not in args.skip:
+        report["higher"] = higher_baseline(Path(args.joint))
     if "adaptation_efficiency" not in args.skip:
         report["adaptation_efficiency"] = adaptation_efficiency(ckpt, Path(args.joint), args.data_dir, args.tasks)
     Path(args.json).write_text(json.dumps(report, indent=2))

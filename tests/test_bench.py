@@ -22,3 +22,13 @@ def test_bench_live_and_throughput_report_their_keys(tmp_path):
         assert row["tasks_per_s"] > 0 and row["peak_mem_mb"] > 0
     md = bench.markdown({"environment": {"cpu": "x", "threads": 1, "torch": torch.__version__}, "live": {"cpu": live}})
     assert "step + preview" in md and str(live["inner_step_ms"]) in md
+
+
+def test_bench_records_what_higher_does_on_this_unet(tmp_path):
+    """Installed or not, working or not, the higher comparison reports a status (and the error if it fails)."""
+    unet = build_unet(SMALL)
+    ckpt = save_checkpoint(tmp_path / "ck", unet, init_params(unet, SMALL), SMALL, {"algo": "joint", "iterations": 0})
+    row = bench.higher_baseline(ckpt, inner_steps=1)
+    assert row["status"].startswith(("ok", "fails", "not installed"))
+    assert ("tasks_per_s" in row) == (row["status"] == "ok") and ("error" in row) == (row["status"] == "fails")
+    assert "higher" in bench.markdown({"environment": {"cpu": "x", "threads": 1, "torch": "t"}, "higher": row})
