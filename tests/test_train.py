@@ -86,6 +86,24 @@ def test_train_smoke_every_algo(algo, extra, omniglot_dir, background, tmp_path)
         assert json.loads((ckpt / "training.json").read_text())["iterations"] == 4
 
 
+def test_autodecoder_sketch_with_mean_start_context_saves_and_resumes(omniglot_dir, background, tmp_path):
+    """--ctx-sketch --start-context mean: the checkpoint's context (where the inner loop starts) is the
+    mean of the per-character table; the trained null context is kept aside and comes back on --resume."""
+    from safetensors.torch import load_file
+
+    args = ["--algo", "autodecoder", "--data-dir", str(omniglot_dir), "--out", str(tmp_path), "--meta-iters", "2",
+            "--batch-size", "8", "--val-tasks", "2", "--val-every", "2", *SMALL, "--ctx-sketch", "--start-context", "mean"]
+    ckpt = main(args)
+    extra = load_file(str(ckpt / "extra.safetensors"))
+    torch.testing.assert_close(extra["context"], extra["context_table"].mean(0))
+    assert not torch.equal(extra["null_context"], extra["context"])
+    assert json.loads((ckpt / "training.json").read_text())["generator"]["ctx_sketch"] is True
+    main(args[:args.index("--meta-iters") + 1] + ["3"] + args[args.index("--meta-iters") + 2:] + ["--resume"])
+    again = load_file(str(ckpt / "extra.safetensors"))
+    torch.testing.assert_close(again["context"], again["context_table"].mean(0))
+    assert json.loads((ckpt / "training.json").read_text())["iterations"] == 3
+
+
 def test_download_checks_md5(tmp_path, monkeypatch):
     monkeypatch.setattr(omniglot.urllib.request, "urlretrieve", lambda url, path: open(path, "wb").write(b"not a zip"))
     with pytest.raises(ValueError, match="md5"):
