@@ -9,14 +9,19 @@ HOW = """
 **The inner loop** is what you watch. Starting from a generator's parameters, it takes a few steps of
 gradient descent on *your* examples only (the *support* set): noise them, ask the model to predict the
 noise, nudge the parameters to predict it better. Depending on the checkpoint it nudges only a small
-*context map* the generator reads (CAVIA) or all of its weights (MAML, Reptile). After every step
-the page samples from the same fixed noise, so every change in the grid comes from the adaptation.
+*context map* the generator reads (CAVIA; in the default checkpoint the map is also a coarse 16x16
+*sketch* of the drawing, so each step visibly pulls it toward your examples' shape) or all of its
+weights (MAML, Reptile). After every step the page samples from the same fixed noise, so every change
+in the grid comes from the adaptation.
 
 **The outer loop** happened before, during meta-training, and is why the left side should win.
-It ran the same inner loop on thousands of small tasks (a few drawings of one character each) and
-changed the *starting point* so that a few inner steps on a task's support drawings lower the loss on
-that character's held-out drawings (the *query*). The *ordinary start* on the right was trained on
-the same drawings pooled together, the usual way, with no idea it would be adapted later.
+For MAML and Reptile it ran the same inner loop on thousands of small tasks (a few drawings of one
+character each) and changed the *starting point* so that a few inner steps on a task's support
+drawings lower the loss on that character's held-out drawings (the *query*). The default checkpoint
+learned the same thing the auto-decoder way: one context per training character, learned together
+with the network, so the network learned to draw *any* character from its context, and the inner
+loop only has to find yours (starting from the average character). The *ordinary start* on the right
+was trained on the same drawings pooled together, the usual way, with no idea it would be adapted.
 
 **Held-out query loss** (the dark curves) is that same test on your examples: with two or more
 shots, a copy of each start adapts on all but your last example and is scored on the last one.
@@ -33,7 +38,7 @@ CREDITS = """
 *Human-level concept learning through probabilistic program induction*, Science 2015; data under the
 MIT licence (github.com/brendenlake/omniglot). Algorithms: MAML (Finn et al. 2017), Reptile (Nichol et
 al. 2018), CAVIA (Zintgraf et al. 2019), FIGR (Clouâtre and Demers 2019). Generator: a diffusers
-`UNet2DModel` (Apache-2.0) with DDPM training and DDIM sampling. Built with Gradio and PyTorch.
+`UNet2DModel` (Apache-2.0) with DDPM training and DPM-Solver++ sampling. Built with Gradio and PyTorch.
 """
 
 NO_RESULTS = "_Measured results will appear here once `assets/results.md` is written by the evaluation._"
