@@ -34,6 +34,17 @@ def time_run(models, baseline: bool, steps: int = 10, settings: Settings | None 
             "steps": len(steps_s), "threads": torch.get_num_threads(), "workers": settings.workers}
 
 
+def stop_latency(models, settings: Settings, after_s: float = 1.5) -> float:
+    """Seconds from Stop (a flag set `after_s` into a run, mid-step) to the engine handing the worker back."""
+    shots = [glyph_from_image(im, "example") for im in next(iter(example_sets().values()))]
+    lanes = {lane: Lane(models.generators[n], inner_config(models.generators[n].record))
+             for lane, n in zip(("meta", "baseline"), [models.default, models.baseline or models.default], strict=True)}
+    stop_at = time.perf_counter() + after_s
+    for _ in adapt_live(lanes, shots, settings, lambda: time.perf_counter() >= stop_at):
+        pass
+    return time.perf_counter() - stop_at
+
+
 def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--assets", default=None, help="checkpoint folder (default: untrained ones of the shipped size)")
@@ -51,6 +62,8 @@ def main(argv=None) -> list[dict]:
             results.append(r)
             print(f"baseline {'on ' if baseline else 'off'}, {threads} torch threads x {workers} workers: first frame "
                   f"{r['first_frame_s']:.2f} s, step + preview median {r['step_median_s']:.3f} s over {r['steps']} steps")
+        stops = [stop_latency(models, Settings(inner_steps=100, workers=workers), after_s) for after_s in (1.3, 1.5, 1.7)]
+        print(f"Stop -> worker free (baseline on, {threads} x {workers}): max {max(stops):.3f} s over {len(stops)} tries")
     return results
 
 
