@@ -123,7 +123,7 @@ def measure(url: str, sessions: int, settings: dict) -> dict:
 
 
 def report(r: dict) -> str:
-    return (f"{r['sessions']} sessions, {r['inner_steps']} inner steps, {r['samples']} samples x {r['sampler_steps']} DDIM steps: "
+    return (f"{r['sessions']} sessions, {r['inner_steps']} inner steps, {r['samples']} samples x {r['sampler_steps']} sampler steps: "
             f"{r['identical']}/{r['sessions']} bit-identical to their runs alone, {len(r['errors'])} errors, "
             f"{r['saw_position']} saw their queue position (max {r['max_position']}); "
             f"time to first frame p50 {r['ttff_p50_s']:.2f} s / p95 {r['ttff_p95_s']:.2f} s "

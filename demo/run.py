@@ -63,7 +63,7 @@ def create_run_panel(models: Models) -> RunPanel:
             inner_lr = gr.Number(default_lr, label="Inner learning rate (inner_lr)", minimum=0, scale=1)
         with gr.Row():
             samples = gr.Slider(1, 16, value=PREVIEW_SAMPLES, step=1, label="Samples per grid")
-            sampler_steps = gr.Slider(2, 50, value=PREVIEW_STEPS, step=1, label="Sampler steps (DDIM)")
+            sampler_steps = gr.Slider(2, 50, value=PREVIEW_STEPS, step=1, label="Sampler steps (DPM-Solver++)")
             seed = gr.Number(0, precision=0, label="Seed (noise and inner loop)")
         lane_info = gr.Markdown(describe_lanes(models, models.default))
     with gr.Row(equal_height=True):
