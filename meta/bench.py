@@ -208,8 +208,9 @@ def adaptation_efficiency(meta_ckpt: Path, joint_ckpt: Path, data_dir: str, task
 def markdown(report: dict) -> str:
     env = report["environment"]
     lines = [f"Machine: {env['cpu']}, {env['threads']} torch threads, torch {env['torch']}"
-             + (f", GPU {env['gpu']}" if env.get("gpu") else ""), "",
-             "| live loop | inner step (ms) | preview (ms) | step + preview (ms) | first frame (s) |", "|---|---|---|---|---|"]
+             + (f", GPU {env['gpu']}" if env.get("gpu") else "")]
+    if report.get("live"):
+        lines += ["", "| live loop | inner step (ms) | preview (ms) | step + preview (ms) | first frame (s) |", "|---|---|---|---|---|"]
     for dev, r in report.get("live", {}).items():
         lines.append(f"| {dev} ({r['checkpoint']}, {r['preview_samples']} samples x {r['preview_sampler_steps']} steps) | "
                      f"{r['inner_step_ms']} | {r['preview_ms']} | {r['step_plus_preview_ms']} | {r['first_frame_s']} |")
