@@ -91,11 +91,24 @@ class _Runner:
             self.probe = adapt_steps(self.probe_unet, g.params, support[:-1], self.ac, lane.cfg, **run)
             self.probe_params = g.params
         self.support_loss = None
+        self.helper = None  # (pool, module copy) when this lane may draw half its preview on another worker
 
     @torch.inference_mode()
     def preview(self, interruptible: bool = True) -> np.ndarray:
-        return to_uint8(sample(self.unet, self.params, self.noise, self.config, steps=self.sampler_steps,
-                               should_stop=self.should_stop if interruptible else None))
+        stop = self.should_stop if interruptible else None
+        if self.helper is None or len(self.noise) < 2:
+            return to_uint8(sample(self.unet, self.params, self.noise, self.config, steps=self.sampler_steps, should_stop=stop))
+        # one lane on several workers: the second half of the grid is drawn on another worker
+        pool, unet = self.helper
+        half = len(self.noise) // 2
+
+        def other():
+            with torch.inference_mode():
+                return sample(unet, self.params, self.noise[half:], self.config, steps=self.sampler_steps, should_stop=stop)
+
+        future = pool.submit(other)
+        first = sample(self.unet, self.params, self.noise[:half], self.config, steps=self.sampler_steps, should_stop=stop)
+        return to_uint8(torch.cat([first, future.result()]))
 
     @torch.inference_mode()
     def query_loss(self) -> float | None:
@@ -143,6 +156,9 @@ def adapt_live(lanes: dict[str, Lane], shots, settings: Settings,
                      {n: r.params for n, r in runners.items()})
 
     pool = ThreadPoolExecutor(workers, thread_name_prefix="inner-loop-lane") if workers > 1 else None
+    if pool is not None and len(runners) == 1:  # one lane: its preview is the long job, so share it out
+        (only,) = runners.values()
+        only.helper = (pool, copy.deepcopy(only.unet))
     try:
         yield frame(0, pool)
         for step in range(1, settings.inner_steps + 1):

@@ -49,6 +49,11 @@ def test_engine_streams_step_zero_then_every_step_from_fixed_noise(tiny_models, 
         assert all(np.array_equal(a.samples[n], b.samples[n]) for n in a.samples)
         assert a.support_loss == b.support_loss and a.query_loss == b.query_loss
     assert not np.array_equal(frames[0].samples["meta"], frames[-1].samples["meta"])  # it did adapt
+    # one lane on two workers draws half its grid on the other worker: the same grids
+    one = [adapt_live(lanes(tiny_models, baseline=False), shots, Settings(inner_steps=2, samples=4, sampler_steps=2, workers=w))
+           for w in (1, 2)]
+    for a, b in zip(*map(list, one), strict=True):
+        np.testing.assert_allclose(a.samples["meta"].astype(int), b.samples["meta"].astype(int), atol=1)
     after = tiny_models.generators[tiny_models.default].params
     assert all(torch.equal(before[k], after[k]) for k in before)  # the shared generator is untouched
 
