@@ -1,0 +1,51 @@
+"""The README's screenshot: the studio after a whole run on a built-in example set.
+
+    python -m demo.screenshot [--assets assets] [--out assets/screenshot.png] [--steps 10]
+
+Starts app.py in a child process (demo.server), opens it in the system Chromium (Playwright, as in
+tests/test_browser.py), runs `--steps` inner steps on the example set shown on arrival, waits for
+the last step and saves a full-page PNG.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from .server import ROOT, serve
+
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+
+
+def main(argv=None) -> Path:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--assets", default=str(ROOT / "assets"))
+    p.add_argument("--out", default=str(ROOT / "assets" / "screenshot.png"))
+    p.add_argument("--steps", type=int, default=10)
+    args = p.parse_args(argv)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        raise SystemExit("no system Chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with serve(args.assets, threads=1) as server, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(server.url)
+        page.locator("#shots img").first.wait_for()  # the first example set is there on arrival
+        box = page.locator("#inner-steps input[type=number]")
+        box.fill(str(args.steps))
+        box.press("Enter")
+        page.click("#run-btn")
+        page.wait_for_function(f"document.querySelector('#status').innerText.includes('Step {args.steps} / {args.steps}')",
+                               timeout=300_000)
+        page.locator("#before-after img").wait_for(timeout=60_000)
+        page.wait_for_timeout(1500)  # let the last images paint
+        page.screenshot(path=args.out, full_page=True)
+        browser.close()
+    print(f"wrote {args.out}")
+    return Path(args.out)
+
+
+if __name__ == "__main__":
+    main()
