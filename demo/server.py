@@ -42,6 +42,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_page(url: str, timeout: float = 60, check=lambda: None) -> None:
+    """Poll `url` until it answers 200 (`check()` runs before every try and may raise)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        check()
+        try:
+            with urllib.request.urlopen(url + "/", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 @contextmanager
 def serve(assets, concurrency: int = 0, threads: int = 1, env: dict | None = None, timeout: float = 120):
     """Start app.py on a free port, wait until its page answers, yield a Server; stop it after."""
@@ -56,20 +71,13 @@ def serve(assets, concurrency: int = 0, threads: int = 1, env: dict | None = Non
     log = open(temp / "server.log", "w+")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    def exited():
+        if proc.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"the app exited ({proc.returncode}) before answering:\n{log.read()[-3000:]}")
+
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"the app exited ({proc.returncode}) before answering:\n{log.read()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url + "/", timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_for_page(url, timeout, exited)
         yield Server(url, proc.pid, temp)
     finally:
         proc.terminate()

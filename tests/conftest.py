@@ -45,26 +45,15 @@ def tiny_models(tiny_assets):
 def app_url(tiny_models, tiny_assets):
     """The app on 127.0.0.1 (a free port), launched once; polls until the page answers. It serves the
     tiny checkpoints, or the real ones in $INNER_LOOP_ASSETS (e.g. for the README screenshot)."""
-    import time
-    import urllib.request
-
     from app import build_app, launch_kwargs
     from demo.checkpoints import ASSETS_ENV, load_models
+    from demo.server import wait_for_page
 
     assets = os.environ.get(ASSETS_ENV)
     models = load_models(assets, torch.device("cpu")) if assets else tiny_models
     demo = build_app(models, assets or tiny_assets)
     demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True, **launch_kwargs())
     url = demo.local_url.rstrip("/")
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/", timeout=5) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    wait_for_page(url, timeout=60)
     yield url
     demo.close()
