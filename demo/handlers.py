@@ -21,7 +21,7 @@ from .render import before_after, loss_table, sample_grid, status_line
 from .session import Session, sweep_upload_stubs
 from .shots import MAX_SHOTS, load_uploads
 
-MAX_RUN_SECONDS = float(os.environ.get("INNER_LOOP_MAX_RUN_SECONDS", 240))  # a run stops itself after this
+MAX_RUN_SECONDS = float(os.environ.get("INNER_LOOP_MAX_RUN_SECONDS", "240"))  # a run stops itself after this
 LIMITS = {"Inner steps": (1, 100), "Samples per grid": (1, 16), "Sampler steps": (1, 50), "Seed": (0, 2**32 - 1)}
 
 try:  # on Hugging Face ZeroGPU, borrow a GPU for the run; elsewhere an identity decorator

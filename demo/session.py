@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gradio.utils import get_upload_folder
 
-STUB_AGE_S = float(os.environ.get("INNER_LOOP_STUB_AGE", 600))  # see sweep_upload_stubs
+STUB_AGE_S = float(os.environ.get("INNER_LOOP_STUB_AGE", "600"))  # see sweep_upload_stubs
 MAX_FRAMES = 101  # step 0 + at most 100 inner steps: uint8 grids, ~16 KB a frame
 
 

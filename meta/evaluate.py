@@ -26,7 +26,7 @@ from .algorithms import per_task_contexts, query_loss
 from .images import grid
 from .inner import InnerConfig, adapt_steps
 from .judge import Judge, novelty, novelty_scale, one_shot_accuracy, recognisability
-from .model import CONTEXT, Generator, GeneratorConfig, build_unet, init_params
+from .model import Generator, GeneratorConfig, build_unet, init_params
 from .omniglot import GlyphSet
 from .sampling import PREVIEW_SAMPLER, fixed_noise, sample
 
