@@ -25,7 +25,10 @@ was trained on the same drawings pooled together, the usual way, with no idea it
 
 **Held-out query loss** (the dark curves) is that same test on your examples: with two or more
 shots, a copy of each start adapts on all but your last example and is scored on the last one.
-It is the number meta-learning optimises; the support loss only says how well it fits what it saw.
+It is the number MAML optimises; the support loss only says how well it fits what it saw. With the
+default generator it can *rise* a little while the samples become your character: the loss is
+dominated by fine, low-noise detail, while the character's shape is decided at high noise — watch
+the grids, not only the curves.
 
 **The data.** The shipped generators were trained on 25 of the 30 *background* alphabets of
 Omniglot (836 characters, each drawn by 20 people; the other 5 alphabets were held out for

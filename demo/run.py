@@ -82,7 +82,7 @@ def create_run_panel(models: Models) -> RunPanel:
         baseline_grid = gr.Image(label=TITLES["baseline"], format="png", type="pil", interactive=False,
                                  elem_id="baseline-grid", buttons=["download"])
     plot = gr.LinePlot(None, x="step", y="loss", color="curve", color_map=COLORS,
-                       label="Losses (lower = fits your character better)", x_title="inner step",
+                       label="Denoising loss on your examples (support) and on the one left out (held-out query)", x_title="inner step",
                        y_title="denoising loss", x_axis_format="d", elem_id="loss-plot")
     checkpoint.change(lambda c: on_checkpoint(models, c), checkpoint, [inner_lr, lane_info], api_visibility="private")
     return RunPanel(checkpoint, inner_steps, seed, inner_lr, samples, sampler_steps, baseline, lane_info, run, stop,
