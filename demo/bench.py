@@ -21,12 +21,17 @@ from .engine import Lane, Settings, adapt_live, default_workers
 from .shots import example_sets, glyph_from_image
 
 
-def time_run(models, baseline: bool, steps: int = 10, settings: Settings | None = None) -> dict:
-    settings = settings or Settings(inner_steps=steps)
+def example_run(models, names: list[str]) -> tuple[list, dict[str, Lane]]:
+    """The first built-in example set, and lanes "meta" / "baseline" for the checkpoints `names`."""
     shots = [glyph_from_image(im, "example") for im in next(iter(example_sets().values()))]
-    names = [models.default] + ([models.baseline] if baseline and models.baseline else [])
     lanes = {lane: Lane(models.generators[n], inner_config(models.generators[n].record))
              for lane, n in zip(("meta", "baseline"), names, strict=False)}
+    return shots, lanes
+
+
+def time_run(models, baseline: bool, steps: int = 10, settings: Settings | None = None) -> dict:
+    settings = settings or Settings(inner_steps=steps)
+    shots, lanes = example_run(models, [models.default] + ([models.baseline] if baseline and models.baseline else []))
     start = time.perf_counter()
     stamps = [time.perf_counter() - start for _ in adapt_live(lanes, shots, settings)]
     steps_s = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
@@ -36,9 +41,7 @@ def time_run(models, baseline: bool, steps: int = 10, settings: Settings | None 
 
 def stop_latency(models, settings: Settings, after_s: float = 1.5) -> float:
     """Seconds from Stop (a flag set `after_s` into a run, mid-step) to the engine handing the worker back."""
-    shots = [glyph_from_image(im, "example") for im in next(iter(example_sets().values()))]
-    lanes = {lane: Lane(models.generators[n], inner_config(models.generators[n].record))
-             for lane, n in zip(("meta", "baseline"), [models.default, models.baseline or models.default], strict=True)}
+    shots, lanes = example_run(models, [models.default, models.baseline or models.default])
     stop_at = time.perf_counter() + after_s
     for _ in adapt_live(lanes, shots, settings, lambda: time.perf_counter() >= stop_at):
         pass

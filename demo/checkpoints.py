@@ -23,7 +23,7 @@ BASELINE_ALGO = "joint"
 PREFERRED = ("glyphs-cavia", "glyphs-autodecoder", "glyphs-reptile", "glyphs-fomaml")
 ALGO_WORDS = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile",
               "joint": "ordinary (joint) training, not meta-learned", "autodecoder": "auto-decoder (joint + contexts)"}
-ADAPT_WORDS = {"context": "adapts only its context map", "sketch": "adapts only its sketch context", "all": "adapts all weights",
+ADAPT_WORDS = {"context": "adapts only its context map", "all": "adapts all weights",
                "weights": "adapts the UNet weights"}
 
 
@@ -42,8 +42,10 @@ def describe(name: str, record: dict) -> str:
     algo = ALGO_WORDS.get(record.get("algo", "?"), record.get("algo", "?"))
     iters = record.get("iterations")
     trained = f"{algo}, {iters} iterations" if iters else algo
-    sketch = inner.adapt == "context" and record.get("generator", {}).get("ctx_sketch")
-    return f"{name}: {ADAPT_WORDS['sketch' if sketch else inner.adapt]} ({inner.optimizer}, lr {inner.inner_lr:g}); {trained}"
+    adapts = ADAPT_WORDS[inner.adapt]
+    if record.get("generator", {}).get("ctx_sketch"):
+        adapts = adapts.replace("context map", "sketch context")
+    return f"{name}: {adapts} ({inner.optimizer}, lr {inner.inner_lr:g}); {trained}"
 
 
 def find_checkpoints(folder) -> list[Path]:

@@ -110,12 +110,6 @@ class _Runner:
         first = sample(self.unet, self.params, self.noise[:half], self.config, steps=self.sampler_steps, should_stop=stop)
         return to_uint8(torch.cat([first, future.result()]))
 
-    @torch.inference_mode()
-    def query_loss(self) -> float | None:
-        if self.probe is None:
-            return None
-        return float(denoising_loss(self.probe_unet, self.probe_params, self.ac, self.query, self.t, self.eps))
-
     def main_job(self, advance: bool) -> np.ndarray:
         """One inner step (unless at step 0), then the preview from the fixed noise (Stop is
         honoured between the two and between sampler steps: `Interrupted`; step 0 always completes)."""
@@ -132,7 +126,8 @@ class _Runner:
             return None
         if advance:
             self.probe_params = next(self.probe).params
-        return self.query_loss()
+        with torch.inference_mode():
+            return float(denoising_loss(self.probe_unet, self.probe_params, self.ac, self.query, self.t, self.eps))
 
 
 def adapt_live(lanes: dict[str, Lane], shots, settings: Settings,

@@ -147,7 +147,7 @@ def higher_baseline(checkpoint: Path, inner_steps: int = 10, shots: int = 5) -> 
         import higher
     except ImportError:
         return {"status": "not installed (pip install -r requirements-bench.txt)"}
-    from .model import add_noise, predict_noise
+    from .model import denoising_loss
 
     g = Generator.load(checkpoint)
     unet = g.unet
@@ -159,8 +159,7 @@ def higher_baseline(checkpoint: Path, inner_steps: int = 10, shots: int = 5) -> 
 
     def loss(model, gen):
         t, eps = torch.randint(0, 1000, (shots,), generator=gen), torch.randn(x.shape, generator=gen)
-        params = {**dict(model.named_parameters()), **context}
-        return (predict_noise(model, params, add_noise(g.alphas_cumprod, x, eps, t), t) - eps).pow(2).mean()
+        return denoising_loss(model, {**dict(model.named_parameters()), **context}, g.alphas_cumprod, x, t, eps)
 
     def task():
         gen = torch.Generator().manual_seed(0)

@@ -199,13 +199,18 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.resume and opt_file.exists():
         _load_optimizer_state(opt, named, load_file(str(opt_file)))
 
+    def start_params() -> dict:
+        """What a checkpoint's inner loop starts from: with --start-context mean, the table's mean context."""
+        if table is not None and cfg.start_context == "mean":
+            return {**params, CONTEXT: table.detach().mean(0)}
+        return params
+
     def save(it: int) -> None:
         if not acc.is_main_process:
             return
         extra = {"context_table": table.detach()} if table is not None else {}
-        saved = params
-        if table is not None and cfg.start_context == "mean":
-            saved = {**params, CONTEXT: table.detach().mean(0)}
+        saved = start_params()
+        if saved is not params:  # keep the trained null context for --resume
             extra["null_context"] = params[CONTEXT].detach()
         record = {"algo": cfg.algo, "iterations": it, "data": {"data_dir": cfg.data_dir, "dataset": "omniglot",
                   "train_alphabets": train_set.alphabet_names(), "val_alphabets": val_set.alphabet_names(),
@@ -245,8 +250,7 @@ def train(cfg: TrainConfig) -> Path:
                         if cfg.algo not in ("joint", "autodecoder") else None, images_per_s=f"{done * cfg.batch_size / (time.time() - t0):.1f}")
         last = it + 1 == cfg.meta_iters
         if acc.is_main_process and (((it + 1) % cfg.val_every == 0) or last):
-            start_params = {**params, CONTEXT: table.detach().mean(0)} if table is not None and cfg.start_context == "mean" else params
-            history.append({**validate(unet, start_params, val, alphas_cumprod, cfg, out, it + 1), "train_loss": loss,
+            history.append({**validate(unet, start_params(), val, alphas_cumprod, cfg, out, it + 1), "train_loss": loss,
                             "elapsed_s": round(time.time() - t0, 1)})
             acc.print(json.dumps(history[-1]))
         if ((it + 1) % cfg.save_every == 0) or last:
