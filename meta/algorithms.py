@@ -33,6 +33,11 @@ def fixed_query_noise(query: torch.Tensor, seed: int = 1234):
     return t.to(query.device), torch.randn(query.shape, generator=gen).to(query.device, query.dtype)
 
 
+def _standard_layout(params: dict) -> dict:
+    """Contiguous (NCHW) copies of channels-last weights: torch.func.vmap cannot clone channels-last tensors."""
+    return {k: v.clone(memory_format=torch.contiguous_format) if v.dim() == 4 else v for k, v in params.items()}
+
+
 def per_task_contexts(params: dict, n_tasks: int) -> dict:
     """Give each of n_tasks its own copy of the context (still differentiable to the shared one)."""
     ctx = params[CONTEXT]
@@ -65,7 +70,8 @@ def maml_step(unet, params, support, query, alphas_cumprod, cfg: InnerConfig, ge
 
         def task_grad(s, q):
             return torch.func.grad_and_value(
-                lambda p: _query_loss_after_adapt(unet, p, s, q, alphas_cumprod, cfg, torch.Generator().manual_seed(seed)))(params)
+                lambda p: _query_loss_after_adapt(unet, _standard_layout(p), s, q, alphas_cumprod, cfg,
+                                                  torch.Generator().manual_seed(seed)))(params)
 
         grads, losses = torch.func.vmap(task_grad, randomness="same")(support, query)
         for k, p in params.items():
@@ -88,6 +94,7 @@ def reptile_step(unet, params, support, query, alphas_cumprod, cfg: InnerConfig,
     cfg = InnerConfig(**{**cfg.__dict__, "first_order": True})
     if vmap:
         seed = int(torch.randint(0, 2**30, (1,), generator=gen))
+        detached = _standard_layout(detached)
         adapted = torch.func.vmap(lambda d: adapt(unet, detached, d, alphas_cumprod, cfg, seed=seed), randomness="same")(data)
         deltas = {k: (detached[k] - adapted[k]).mean(0) for k in adapted_keys(params, cfg.adapt)}
     else:

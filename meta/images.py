@@ -78,6 +78,50 @@ def to_glyph(image: Image.Image, *, invert: bool | None = None, thicken: int = 0
     return arr * 2.0 - 1.0
 
 
+# ---- colour icons (the emoji world): RGB over one background colour ----
+
+BACKGROUND = (255, 255, 255)  # every icon is composited over this colour: training data, uploads, the app
+ICON_INNER = 30  # an upload's content box inside the 32x32 canvas (emoji fill 30-32 px of theirs)
+
+
+def rgba_to_icon(rgba: np.ndarray, background=BACKGROUND) -> np.ndarray:
+    """uint8 straight-alpha RGBA (..., H, W, 4) -> float32 (..., 3, H, W) in [-1, 1] over `background`."""
+    rgba = np.asarray(rgba)
+    if rgba.shape[-1] != 4:
+        raise ValueError(f"expected RGBA (..., H, W, 4), got shape {rgba.shape}")
+    a = rgba[..., 3:].astype(np.float32) / 255.0
+    rgb = rgba[..., :3].astype(np.float32) * a + np.asarray(background, np.float32) * (1.0 - a)
+    return np.moveaxis(rgb / 127.5 - 1.0, -1, -3).astype(np.float32)
+
+
+def to_icon(image: Image.Image, background=BACKGROUND) -> np.ndarray:
+    """PIL image of any mode -> float32 (3, 32, 32) in [-1, 1]: colour kept, alpha composited.
+
+    1. RGBA over `background`, 2. crop to the content (pixels that differ from the background, or
+    from the border's colour for an opaque picture), 3. pad to a centred square of the border's
+    colour, 4. resize to 30x30 (area filter), 5. pad to 32x32. Raises ValueError for a blank image.
+    """
+    rgba = np.asarray(image.convert("RGBA"), dtype=np.float32)
+    a = rgba[..., 3:] / 255.0
+    rgb = rgba[..., :3] * a + np.asarray(background, np.float32) * (1.0 - a)
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    fill = np.median(border, axis=0)
+    content = np.abs(rgb - fill).max(-1) > 24
+    if int(content.sum()) < 4 or content.mean() > 0.995:
+        raise ValueError("the image holds no icon (blank, or a single colour)")
+    rows, cols = np.flatnonzero(content.any(1)), np.flatnonzero(content.any(0))
+    rgb = rgb[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h, w = rgb.shape[:2]
+    side = max(h, w)
+    square = np.empty((side, side, 3), np.float32)
+    square[:] = fill
+    square[(side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = rgb
+    pil = Image.fromarray(square.round().clip(0, 255).astype(np.uint8), "RGB")
+    pil = pil.resize((ICON_INNER, ICON_INNER), Image.Resampling.BOX if side >= ICON_INNER else Image.Resampling.BILINEAR)
+    pil = ImageOps.expand(pil, border=(SIZE - ICON_INNER) // 2, fill=tuple(int(round(v)) for v in fill))
+    return np.moveaxis(np.asarray(pil, dtype=np.float32) / 127.5 - 1.0, -1, 0).astype(np.float32)
+
+
 def to_pil(glyph: np.ndarray, scale: int = 1) -> Image.Image:
     """[-1, 1] array (H, W) or (C, H, W) -> 8-bit PIL image, nearest-neighbour upscaled."""
     arr = np.asarray(glyph, dtype=np.float32)

@@ -47,6 +47,24 @@ class GlyphSet:
     def alphabet_names(self) -> list[str]:
         return sorted(set(self.alphabets.tolist()))
 
+    def task_names(self) -> list[str]:
+        return self.alphabet_names()
+
+    def sizes(self) -> np.ndarray:
+        return np.full(len(self.images), self.images.shape[1])
+
+    def task_images(self, c: int) -> np.ndarray:
+        """Character c's drawings, (D, 1, 32, 32)."""
+        return self.images[c][:, None]
+
+    def pool_batch(self, gen, b: int):
+        """b drawings, each of a uniformly drawn character and drawer, and their characters (joint training)."""
+        import torch
+
+        chars = torch.randint(0, self.images.shape[0], (b,), generator=gen)
+        draws = torch.randint(0, self.images.shape[1], (b,), generator=gen)
+        return torch.from_numpy(self.images[chars.numpy(), draws.numpy()])[:, None], chars
+
 
 def find_source(data_dir: str | os.PathLike, split: str) -> Path:
     """The zip or folder for `split` ('background' or 'evaluation') inside data_dir."""

@@ -1,5 +1,9 @@
 """Meta-train a generator: `python -m meta.train --algo {reptile,fomaml,maml,joint,autodecoder} ...`
 
+Two worlds: `--data omniglot` (handwritten characters, a task = a character; validation = whole
+background alphabets) and `--data emoji --style noto|twemoji --channels 3` (colour icons, a task = a
+Unicode emoji subgroup; validation = whole subgroups, `meta.emoji`).
+
 Accelerate does device placement, mixed precision, processes (gradients are all-reduced
 explicitly) and printing; the rest is plain PyTorch over a parameter dict. Every `--save-every`
 iterations the output folder gets a diffusers checkpoint, `training.json`, the optimizer state
@@ -19,7 +23,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import omniglot
+from . import emoji, omniglot
 from .algorithms import ALGOS, joint_step, maml_step, per_task_contexts, query_loss, reptile_step
 from .images import grid
 from .inner import InnerConfig, adapt
@@ -31,6 +35,8 @@ from .tasks import TaskSampler
 @dataclass
 class TrainConfig:
     algo: str = "reptile"
+    data: str = "omniglot"  # omniglot | emoji
+    style: str = "noto"  # emoji: the art style trained on (the other one is for cross-style evaluation)
     data_dir: str = ""
     download: bool = False  # fetch the official Omniglot zips into data_dir first (needs network)
     out: str = "runs/glyphs"
@@ -41,6 +47,7 @@ class TrainConfig:
     outer_optimizer: str = "adam"  # adam | sgd (sgd with reptile = interpolation theta += meta_lr (theta' - theta))
     query_size: int = 10
     n_val_alphabets: int = 5  # background alphabets held out for validation (disjoint from training)
+    n_val_subgroups: int = 12  # emoji: subgroups held out for validation (disjoint from training)
     rotations: bool = False
     init: str = ""  # warm start from a checkpoint folder (e.g. a joint or autodecoder run)
     resume: bool = False
@@ -110,10 +117,35 @@ def initial_table(glyphs, shape, how: str, seed: int) -> torch.Tensor:
         return torch.randn(len(glyphs), *shape, generator=torch.Generator().manual_seed(seed)) * 0.01
     if how != "mean":
         raise ValueError(f"table_init must be 'mean' or 'random', not {how!r}")
-    mean = torch.from_numpy(glyphs.images.mean(1))[:, None]  # (C, 1, H, W)
+    mean = torch.from_numpy(np.stack([glyphs.task_images(k).mean(0) for k in range(len(glyphs))]))  # (K, C, H, W)
+    c = min(mean.shape[1], shape[0])
     table = torch.zeros(len(glyphs), *shape)
-    table[:, :1] = torch.nn.functional.adaptive_avg_pool2d(mean, shape[-2:])
+    table[:, :c] = torch.nn.functional.adaptive_avg_pool2d(mean[:, :c], shape[-2:])
     return table
+
+
+def load_data(cfg: TrainConfig):
+    """-> (train set, validation set, the record of what was trained on); the two share no task."""
+    if cfg.data == "omniglot":
+        if cfg.download:
+            omniglot.download(cfg.data_dir, splits=("background",))
+        background = omniglot.load(cfg.data_dir, "background")
+        train_set, val_set = omniglot.split_alphabets(background, cfg.n_val_alphabets, seed=cfg.seed)
+        return train_set, val_set, {"dataset": "omniglot", "train_alphabets": train_set.alphabet_names(),
+                                    "val_alphabets": val_set.alphabet_names(), "rotations": cfg.rotations}
+    if cfg.data == "emoji":
+        if cfg.generator.channels != 3:
+            raise ValueError(f"--data emoji is colour: it needs --channels 3 (got {cfg.generator.channels})")
+        if cfg.rotations:
+            raise ValueError("--rotations is an Omniglot augmentation; emoji are not rotated")
+        if cfg.download:
+            raise ValueError("--download fetches Omniglot only; the emoji files are built from the Noto / Twemoji "
+                             "repositories (see meta/emoji.py)")
+        icons = emoji.load(cfg.data_dir, cfg.style)
+        train_set, val_set = emoji.split_subgroups(icons, cfg.n_val_subgroups, seed=cfg.seed)
+        return train_set, val_set, {"dataset": "emoji", "style": cfg.style, "train_subgroups": train_set.task_names(),
+                                    "val_subgroups": val_set.task_names(), "credit": emoji.CREDITS[cfg.style]}
+    raise ValueError(f"data must be 'omniglot' or 'emoji', not {cfg.data!r}")
 
 
 def _optimizer_state(opt: torch.optim.Optimizer, names: dict) -> dict:
@@ -146,13 +178,11 @@ def train(cfg: TrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     start, history, table = 0, [], None
 
-    # 1. data: meta-training and meta-validation alphabets are disjoint
-    if cfg.download:
-        omniglot.download(cfg.data_dir, splits=("background",))
-    background = omniglot.load(cfg.data_dir, "background")
-    train_set, val_set = omniglot.split_alphabets(background, cfg.n_val_alphabets, seed=cfg.seed)
-    tasks = TaskSampler(train_set, cfg.inner.shots, cfg.query_size, cfg.rotations, seed=cfg.seed + acc.process_index)
-    val = TaskSampler(val_set, cfg.inner.shots, cfg.query_size)
+    # 1. data: meta-training and meta-validation tasks are disjoint (whole alphabets / subgroups)
+    train_set, val_set, data_record = load_data(cfg)
+    episodic = train_set if cfg.data == "omniglot" else train_set.min_size(cfg.inner.shots + cfg.query_size)
+    tasks = TaskSampler(episodic, cfg.inner.shots, cfg.query_size, cfg.rotations, seed=cfg.seed + acc.process_index)
+    val = TaskSampler(val_set, cfg.inner.shots, min(cfg.query_size, int(val_set.sizes().min()) - cfg.inner.shots))
 
     # 2. model: fresh, warm-started (--init) or resumed (--resume)
     source = ckpt if cfg.resume and ckpt.exists() else (Path(cfg.init) if cfg.init else None)
@@ -212,9 +242,7 @@ def train(cfg: TrainConfig) -> Path:
         saved = start_params()
         if saved is not params:  # keep the trained null context for --resume
             extra["null_context"] = params[CONTEXT].detach()
-        record = {"algo": cfg.algo, "iterations": it, "data": {"data_dir": cfg.data_dir, "dataset": "omniglot",
-                  "train_alphabets": train_set.alphabet_names(), "val_alphabets": val_set.alphabet_names(),
-                  "rotations": cfg.rotations}, "inner": asdict(cfg.inner),
+        record = {"algo": cfg.algo, "iterations": it, "data": {"data_dir": cfg.data_dir, **data_record}, "inner": asdict(cfg.inner),
                   "train": {k: v for k, v in asdict(cfg).items() if k not in ("generator", "inner")},
                   "command": " ".join(["python -m meta.train", *sys.argv[1:]]), "versions": versions(),
                   "validation": history, "_tensors": extra}
@@ -223,18 +251,14 @@ def train(cfg: TrainConfig) -> Path:
 
     # 3. the outer loop
     gen = torch.Generator().manual_seed(cfg.seed * 7919 + start + acc.process_index)
-    images = torch.from_numpy(train_set.images).to(acc.device)  # (C, D, 1?, H, W) pooled for joint/autodecoder
     bar = tqdm(range(start, cfg.meta_iters), initial=start, total=cfg.meta_iters, disable=not acc.is_local_main_process)
     t0, done = time.time(), 0
     for it in bar:
         opt.zero_grad(set_to_none=True)
         with acc.autocast():
             if cfg.algo in ("joint", "autodecoder"):
-                b = cfg.batch_size
-                chars = torch.randint(0, images.shape[0], (b,), generator=gen)
-                draws = torch.randint(0, images.shape[1], (b,), generator=gen)
-                batch = images[chars, draws][:, None]  # (B, 1, H, W)
-                loss = joint_step(unet, params, batch, alphas_cumprod, gen, table, chars.to(acc.device), cfg.p_null)
+                batch, chars = train_set.pool_batch(gen, cfg.batch_size)  # (B, C, H, W), each image's task
+                loss = joint_step(unet, params, batch.to(acc.device), alphas_cumprod, gen, table, chars.to(acc.device), cfg.p_null)
             else:
                 support, query, _ = tasks.sample(cfg.meta_batch_size)
                 support, query = support.to(acc.device), query.to(acc.device)
@@ -287,7 +311,8 @@ def parse_args(argv=None) -> TrainConfig:
     gen = pick(GeneratorConfig)
     gen["block_out_channels"] = tuple(gen["block_out_channels"])
     if not args["data_dir"]:
-        parser.error("--data-dir is required (a folder holding images_background.zip or images_background/)")
+        parser.error("--data-dir is required (omniglot: a folder holding images_background.zip or images_background/; "
+                     "emoji: a folder holding noto_emoji_32.npz / twemoji_32.npz)")
     train_args = {f.name: args[f.name] for f in fields(TrainConfig) if f.name not in ("generator", "inner")}
     return TrainConfig(**train_args, generator=GeneratorConfig(**gen), inner=InnerConfig(**pick(InnerConfig)))
 
