@@ -8,11 +8,18 @@ the query. After each listed number of inner steps (the checkpoint's own inner l
   - novelty: nearest-support distance of a sample in units of a real new drawing's (`meta.judge`).
 Drawings per task: support | reference (the target's prototype, novelty's unit) | rest (the real-
 drawing ceiling). `python -m meta.evaluate --checkpoint DIR --data-dir DIR --json OUT.json`.
+
+Colour icons (`--data emoji --style noto|twemoji`): a task is an emoji subgroup none of the listed
+checkpoints trained on (their training.json names their training subgroups); the judge is
+assets/judge-emoji (a ProtoNet over subgroups, trained on the training subgroups only) and a sample
+counts as recognised when its nearest subgroup prototype, among up to `ways` unseen subgroups, is
+its own. With fewer subgroups than --tasks, subgroups repeat with fresh support draws.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,16 +28,17 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from . import omniglot
+from . import emoji, omniglot
 from .algorithms import per_task_contexts, query_loss
 from .images import grid
 from .inner import InnerConfig, adapt_steps
-from .judge import Judge, novelty, novelty_scale, one_shot_accuracy, recognisability
+from .judge import Judge, few_shot_accuracy, novelty, novelty_scale, one_shot_accuracy, recognisability
 from .model import Generator, GeneratorConfig, build_unet, init_params
 from .omniglot import GlyphSet
 from .sampling import PREVIEW_SAMPLER, fixed_noise, sample
 
 DEFAULT_JUDGE = Path(__file__).resolve().parents[1] / "assets" / "judge"
+DEFAULT_JUDGES = {"omniglot": DEFAULT_JUDGE, "emoji": DEFAULT_JUDGE.with_name("judge-emoji")}
 
 
 @dataclass
@@ -106,9 +114,61 @@ def make_tasks(glyphs: GlyphSet, judge: Judge, cfg: EvalConfig) -> Tasks:
     return Tasks(info, torch.stack(support), torch.stack(query), torch.stack(rest), protos, torch.stack(support_emb), torch.tensor(scale))
 
 
-def scratch(seed: int = 0) -> Generator:
+def make_icon_tasks(icons: emoji.IconSet, judge: Judge, cfg: EvalConfig) -> Tasks:
+    """Tasks from emoji subgroups (any sizes >= shots + reference + 2): subgroups in a seeded order,
+    repeated with fresh draws when cfg.tasks exceeds them; distractors are the other subgroups."""
+    sizes = icons.sizes()
+    eligible = np.flatnonzero(sizes >= cfg.shots + cfg.reference + 2)
+    if len(eligible) < 2:
+        raise ValueError(f"need >= 2 subgroups with >= {cfg.shots + cfg.reference + 2} icons, found {len(eligible)}")
+    n_query = min(int(sizes[eligible].min()) - cfg.shots, 15)  # the same for every task, so the query stacks
+    rng = np.random.default_rng(cfg.seed)
+    emb = judge.embed(icons.images)  # (N, E)
+    members = {int(k): np.flatnonzero(icons.labels == k) for k in eligible}
+    order = rng.permutation(eligible)
+    info, support, query, rest, protos, support_emb, scale = [], [], [], [], [], [], []
+    images = torch.from_numpy(icons.images)
+    for i in range(cfg.tasks):
+        k = int(order[i % len(order)])
+        mine = rng.permutation(members[k])
+        s, r = mine[: cfg.shots], mine[cfg.shots : cfg.shots + cfg.reference]
+        others = rng.choice([o for o in order if o != k], min(cfg.ways - 1, len(order) - 1), replace=False)
+        protos.append(torch.stack([emb[r].mean(0)] + [emb[rng.choice(members[int(o)], cfg.reference, replace=False)].mean(0)
+                                                      for o in others]))
+        support.append(images[s]), query.append(images[mine[cfg.shots : cfg.shots + n_query]])
+        rest.append(images[mine[cfg.shots + cfg.reference : cfg.shots + n_query]])
+        support_emb.append(emb[s])
+        scale.append(novelty_scale(emb[r], emb[s]))
+        group, subgroup = str(icons.names[k]).split("/", 1)
+        info.append({"alphabet": group, "character": subgroup.replace(" ", "_"), "subgroup": str(icons.names[k]),
+                     "ways": len(others) + 1})
+    return Tasks(info, torch.stack(support), torch.stack(query), torch.stack(rest), protos, torch.stack(support_emb), torch.tensor(scale))
+
+
+def unseen_subgroups(icons: emoji.IconSet, checkpoints) -> emoji.IconSet:
+    """The subgroups none of the checkpoints (folders or Generators) trained on."""
+    seen = set()
+    for ckpt in checkpoints:
+        if isinstance(ckpt, Generator):
+            record = ckpt.record
+        elif str(ckpt) == "scratch":
+            continue
+        else:
+            if not (Path(ckpt) / "training.json").exists():
+                raise ValueError(f"{ckpt} is not an Inner Loop checkpoint (no training.json)")
+            record = json.loads((Path(ckpt) / "training.json").read_text())
+        data = record.get("data", {})
+        if data.get("dataset") != "emoji":
+            raise ValueError(f"{ckpt} was not trained on emoji (its training.json says dataset {data.get('dataset')!r})")
+        seen |= set(data.get("train_subgroups", []))
+    if not seen:
+        raise ValueError("no checkpoint names its training subgroups: cannot tell which subgroups are unseen")
+    return icons.subset([n for n in icons.task_names() if n not in seen])
+
+
+def scratch(seed: int = 0, channels: int = 1) -> Generator:
     """A randomly initialised generator that adapts all its weights: the no-meta-learning baseline."""
-    config = GeneratorConfig()
+    config = GeneratorConfig(channels=channels)
     unet = build_unet(config, seed=seed).eval()
     params = {k: v.detach() for k, v in init_params(unet, config).items()}
     return Generator(unet, params, config, {"algo": "scratch", "iterations": 0,
@@ -171,7 +231,7 @@ def save_grids(grids: dict, tasks: Tasks, cfg: EvalConfig, label: str) -> None:
         support[: cfg.shots] = tasks.support[i].numpy()
         pad = lambda x: np.concatenate([x, np.full((cols - len(x), *x.shape[1:]), -1.0, np.float32)])
         sheet = np.concatenate([support] + [pad(rows[s]) for s in cfg.grid_steps if s in rows])
-        name = f"{label.replace('/', '_')}_task{i:02d}_{tasks.info[i]['alphabet']}_{tasks.info[i]['character']}.png"
+        name = re.sub(r"[^A-Za-z0-9_()-]+", "_", f"{label}_task{i:02d}_{tasks.info[i]['alphabet']}_{tasks.info[i]['character']}") + ".png"
         grid(sheet, nrow=cols, scale=2).save(out / name)
 
 
@@ -185,19 +245,29 @@ def labels_for(paths: list[str]) -> list[str]:
     raise ValueError(f"the same checkpoint is listed twice: {paths}")
 
 
-def evaluate(checkpoints, glyphs: GlyphSet, cfg: EvalConfig) -> dict:
-    """checkpoints: folders (or 'scratch'), or a dict {label: Generator | folder}. -> the JSON dict."""
-    cfg.validate(glyphs.images.shape[1])
+def evaluate(checkpoints, glyphs: GlyphSet | emoji.IconSet, cfg: EvalConfig) -> dict:
+    """checkpoints: folders (or 'scratch'), or a dict {label: Generator | folder}. -> the JSON dict.
+
+    glyphs: a GlyphSet (characters), or an IconSet of unseen emoji subgroups (see `unseen_subgroups`)."""
+    icons = isinstance(glyphs, emoji.IconSet)
+    cfg.validate(int(glyphs.sizes().min()) if not icons else 10**9)
     judge = Judge.load(cfg.judge)
     if not isinstance(checkpoints, dict):
         checkpoints = dict(zip(labels_for([str(c) for c in checkpoints]), checkpoints))
-    one_shot = one_shot_accuracy(judge.embed(glyphs.images[:, :, None]), glyphs, runs=cfg.judge_runs, seed=cfg.seed)
-    tasks = make_tasks(glyphs, judge, cfg)
+    if icons:  # W-way one-shot subgroup classification of real icons: the judge's own ceiling
+        emb = judge.embed(glyphs.images)
+        classes = [emb[torch.from_numpy(glyphs.labels == k)] for k in range(len(glyphs))]
+        one_shot = {**few_shot_accuracy(classes, shots=1, ways=cfg.ways, runs=cfg.judge_runs, seed=cfg.seed),
+                    "subgroups": glyphs.task_names(), "style": glyphs.style}
+        tasks = make_icon_tasks(glyphs, judge, cfg)
+    else:
+        one_shot = one_shot_accuracy(judge.embed(glyphs.images[:, :, None]), glyphs, runs=cfg.judge_runs, seed=cfg.seed)
+        tasks = make_tasks(glyphs, judge, cfg)
     real = tasks.score(judge, tasks.rest)
     results = {}
     for label, ckpt in checkpoints.items():
         t0, cpu0 = time.time(), time.process_time()
-        gen = ckpt if isinstance(ckpt, Generator) else scratch(cfg.seed) if str(ckpt) == "scratch" else Generator.load(ckpt)
+        gen = ckpt if isinstance(ckpt, Generator) else scratch(cfg.seed, 3 if icons else 1) if str(ckpt) == "scratch" else Generator.load(ckpt)
         results[label] = {**evaluate_generator(gen, tasks, judge, cfg, label), "checkpoint": str(ckpt) if not isinstance(ckpt, Generator) else label,
                           "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - cpu0, 1)}
     return {"judge_one_shot_accuracy": one_shot["accuracy"], "judge_one_shot": one_shot,
@@ -262,8 +332,11 @@ def main(argv=None) -> dict:
     d = EvalConfig()
     p = argparse.ArgumentParser(prog="python -m meta.evaluate", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--checkpoint", action="append", required=True, help="checkpoint folder, or 'scratch' (repeatable)")
-    p.add_argument("--data-dir", required=True, help="folder with the Omniglot zips")
-    p.add_argument("--split", default="evaluation", choices=("background", "evaluation"), help="where the tasks come from")
+    p.add_argument("--data", default="omniglot", choices=("omniglot", "emoji"), help="the world: glyphs or colour icons")
+    p.add_argument("--data-dir", required=True, help="folder with the Omniglot zips (or the emoji npz files)")
+    p.add_argument("--split", default="evaluation", choices=("background", "evaluation"),
+                   help="omniglot: where the tasks come from (emoji: always the subgroups no checkpoint trained on)")
+    p.add_argument("--style", default="noto", choices=sorted(emoji.STYLES), help="emoji: the art style of the tasks")
     p.add_argument("--json", required=True, help="where to write the results")
     p.add_argument("--plot", default="", help="PNG of the curves")
     p.add_argument("--steps", type=_ints, default=d.steps, help="inner step counts to measure at, e.g. 0,1,2,5")
@@ -274,7 +347,7 @@ def main(argv=None) -> dict:
     for name, text in helps.items():
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name), help=text)
     p.add_argument("--sampler", default=d.sampler, choices=("ddim", "dpm"), help="the app's sampler")
-    p.add_argument("--judge", default=d.judge, help="folder of the trained judge")
+    p.add_argument("--judge", default="", help="folder of the trained judge (default: assets/judge, or assets/judge-emoji)")
     p.add_argument("--grid-dir", default="", help="write per-task sample grids here")
     p.add_argument("--grid-steps", type=_ints, default=d.grid_steps, help="sample rows in each grid")
     p.add_argument("--inner-lr", type=float, default=None, help="override the checkpoints' inner_lr")
@@ -284,9 +357,18 @@ def main(argv=None) -> dict:
     args = vars(p.parse_args(argv))
     if args["threads"]:
         torch.set_num_threads(args["threads"])
+    args["judge"] = args["judge"] or str(DEFAULT_JUDGES[args["data"]])
     cfg = EvalConfig(**{k: v for k, v in args.items() if k in EvalConfig.__dataclass_fields__})
-    report = evaluate(args["checkpoint"], omniglot.load(args["data_dir"], args["split"]), cfg)
-    report["split"] = args["split"]
+    if args["data"] == "emoji":
+        try:
+            data = unseen_subgroups(emoji.load(args["data_dir"], args["style"]), args["checkpoint"])
+        except ValueError as err:
+            p.error(str(err))
+        report = evaluate(args["checkpoint"], data, cfg)
+        report.update(data="emoji", style=args["style"], split="unseen subgroups", credit=emoji.CREDITS[args["style"]])
+    else:
+        report = evaluate(args["checkpoint"], omniglot.load(args["data_dir"], args["split"]), cfg)
+        report.update(data="omniglot", split=args["split"])
     Path(args["json"]).parent.mkdir(parents=True, exist_ok=True)
     Path(args["json"]).write_text(json.dumps(report, indent=2))
     if args["plot"]:

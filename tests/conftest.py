@@ -10,6 +10,16 @@ ROOT = Path(__file__).resolve().parents[1]
 OMNIGLOT = Path(os.environ.get("INNER_LOOP_DATA", ROOT.parent / "shared" / "data" / "omniglot"))
 
 
+EMOJI = Path(os.environ.get("INNER_LOOP_EMOJI", ROOT.parent / "shared" / "data" / "emoji"))
+
+
+@pytest.fixture(scope="session")
+def emoji_dir() -> Path:
+    if not (EMOJI / "noto_emoji_32.npz").exists():
+        pytest.skip(f"emoji data not found at {EMOJI} (set INNER_LOOP_EMOJI)")
+    return EMOJI
+
+
 @pytest.fixture(scope="session")
 def omniglot_dir() -> Path:
     if not (OMNIGLOT / "images_background.zip").exists() and not (OMNIGLOT / "images_background").is_dir():
@@ -32,6 +42,25 @@ def tiny_assets(tmp_path_factory) -> Path:
 
     small = GeneratorConfig(block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=4)
     return write_random_checkpoints(tmp_path_factory.mktemp("assets"), small)
+
+
+@pytest.fixture(scope="session")
+def tiny_mixed_assets(tmp_path_factory) -> Path:
+    """Both worlds: the tiny glyph pair and a tiny untrained colour-icon pair (3 channels, sketch context)."""
+    from demo.checkpoints import ICON_ALGOS, write_random_checkpoints
+    from meta.model import GeneratorConfig
+
+    folder = tmp_path_factory.mktemp("mixed-assets")
+    write_random_checkpoints(folder, GeneratorConfig(block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=4))
+    icons = GeneratorConfig(channels=3, block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=4, ctx_sketch=True)
+    return write_random_checkpoints(folder, icons, ICON_ALGOS)
+
+
+@pytest.fixture(scope="session")
+def tiny_mixed_models(tiny_mixed_assets):
+    from demo.checkpoints import load_models
+
+    return load_models(tiny_mixed_assets, torch.device("cpu"))
 
 
 @pytest.fixture(scope="session")
