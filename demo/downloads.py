@@ -11,6 +11,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from PIL import Image
+
 from meta.model import Generator, build_unet, save_checkpoint
 
 from .render import frame_picture
@@ -19,11 +21,18 @@ GIF_MS = 150  # per frame; the last frame is held longer
 GIF_FRAMES = 41  # at most: longer runs are subsampled evenly (first and last kept), so Stop stays quick
 
 
-def filmstrip(frames, shots, folder: Path) -> Path:
-    """Greyscale frames need no colour quantisation; at most GIF_FRAMES of them."""
+def filmstrip(frames, shots, folder: Path, credit: str = "") -> Path:
+    """At most GIF_FRAMES frames. Greyscale frames need no colour quantisation; colour ones share one
+    palette, made from the first and last frames, so colours do not flicker from frame to frame."""
     if len(frames) > GIF_FRAMES:
         frames = [frames[round(i * (len(frames) - 1) / (GIF_FRAMES - 1))] for i in range(GIF_FRAMES)]
-    pictures = [frame_picture(f, shots) for f in frames]
+    pictures = [frame_picture(f, shots, credit=credit) for f in frames]
+    if pictures[0].mode == "RGB":
+        both = Image.new("RGB", (pictures[0].width, 2 * pictures[0].height))
+        both.paste(pictures[0], (0, 0))
+        both.paste(pictures[-1], (0, pictures[0].height))
+        palette = both.quantize(256, method=Image.Quantize.MEDIANCUT)
+        pictures = [p.quantize(palette=palette, dither=Image.Dither.NONE) for p in pictures]
     path = Path(folder) / "inner-loop-filmstrip.gif"
     durations = [GIF_MS] * (len(pictures) - 1) + [1500]
     pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=durations, loop=0)
@@ -38,6 +47,7 @@ def export_generator(generator: Generator, params: dict, folder: Path, *, checkp
     shutil.rmtree(out, ignore_errors=True)
     unet = build_unet(generator.config, seed=None)  # a fresh module to write into (never the shared one)
     record = {"algo": "adapted", "adapted_from": checkpoint, "source_algo": generator.record.get("algo"),
+              "data": generator.record.get("data", {}),  # what the source was trained on, and its credit
               "inner": asdict(inner), "inner_steps_run": steps, "shots": shots, "seed": seed,
               "created": time.strftime("%Y-%m-%d %H:%M:%S")}
     save_checkpoint(out, unet, {k: v.detach().cpu() for k, v in params.items()}, generator.config, record)

@@ -53,7 +53,7 @@ class Lane:
 @dataclass
 class Frame:
     step: int  # parameters after this many inner steps (0 = the starting point)
-    samples: dict[str, np.ndarray]  # lane -> uint8 (samples, 32, 32), from the fixed noise
+    samples: dict[str, np.ndarray]  # lane -> uint8 (samples, 32, 32), or (samples, 32, 32, 3) RGB, from the fixed noise
     support_loss: dict[str, float]  # lane -> support loss of the step that led here (absent at step 0)
     query_loss: dict[str, float]  # lane -> leave-one-out query loss after this step (>= 2 shots)
     seconds: float  # since the run started
@@ -61,7 +61,15 @@ class Frame:
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
-    return ((x[:, 0].float().cpu().numpy() + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
+    """Samples (N, C, H, W) in [-1, 1] -> uint8 (N, H, W) for one channel, (N, H, W, 3) RGB for three."""
+    x = x[:, 0] if x.shape[1] == 1 else x.permute(0, 2, 3, 1)
+    return ((x.float().cpu().numpy() + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
+
+
+def support_tensor(shots) -> torch.Tensor:
+    """Shots (32, 32) glyphs or (3, 32, 32) icons -> (N, C, 32, 32) float32 in [-1, 1]."""
+    support = torch.as_tensor(np.stack(shots), dtype=torch.float32)
+    return support[:, None] if support.dim() == 3 else support
 
 
 class _Runner:
@@ -134,7 +142,11 @@ def adapt_live(lanes: dict[str, Lane], shots, settings: Settings,
                should_stop: Callable[[], bool] = lambda: False) -> Iterator[Frame]:
     """Yield a Frame at step 0 and after every inner step, until done or `should_stop()`."""
     start = time.perf_counter()
-    support = torch.as_tensor(np.stack(shots), dtype=torch.float32)[:, None]  # (N, 1, 32, 32) in [-1, 1]
+    support = support_tensor(shots)  # (N, C, 32, 32) in [-1, 1]
+    for name, lane in lanes.items():
+        if lane.generator.config.channels != support.shape[1]:
+            raise ValueError(f"lane {name!r}: the generator draws {lane.generator.config.channels}-channel images, "
+                             f"the shots have {support.shape[1]}")
     runners = {name: _Runner(lane, support, settings, should_stop) for name, lane in lanes.items()}
     jobs = [(n, "main") for n in runners] + [(n, "probe") for n, r in runners.items() if r.probe is not None]
     workers = max(1, min(settings.workers, len(jobs)))

@@ -24,44 +24,54 @@ def font(size: int = 15):
 
 
 def sample_grid(samples: np.ndarray, scale: int = SCALE) -> Image.Image:
-    """uint8 (n, 32, 32) -> one tiled greyscale picture."""
-    return grid(samples.astype(np.float32) / 127.5 - 1.0, nrow=COLUMNS, scale=scale)
+    """uint8 (n, 32, 32) -> one tiled greyscale picture; (n, 32, 32, 3) -> an RGB one."""
+    x = samples.astype(np.float32) / 127.5 - 1.0
+    return grid(np.moveaxis(x, -1, 1) if x.ndim == 4 else x, nrow=COLUMNS, scale=scale)
 
 
 def shot_pictures(shots, scale: int = 4) -> list[Image.Image]:
     return [to_pil(s, scale) for s in shots]
 
 
-def titled_row(panels, pad: int = 10, title_h: int = 24) -> Image.Image:
-    """[(title, PIL image), ...] -> one greyscale picture, panels side by side under their titles."""
-    panels = [(t, im.convert("L")) for t, im in panels]
+def titled_row(panels, pad: int = 10, title_h: int = 24, credit: str = "") -> Image.Image:
+    """[(title, PIL image), ...] -> one picture, panels side by side under their titles: greyscale,
+    or RGB when any panel is in colour; `credit` (the data's attribution) goes in small type below."""
+    mode = "RGB" if any(im.mode in ("RGB", "RGBA", "P") for _, im in panels) else "L"
+    panels = [(t, im.convert(mode)) for t, im in panels]
     width = sum(im.width for _, im in panels) + pad * (len(panels) + 1)
-    height = max(im.height for _, im in panels) + title_h + 2 * pad
-    sheet = Image.new("L", (width, height), 250)
+    height = max(im.height for _, im in panels) + title_h + 2 * pad + (16 if credit else 0)
+    grey = (lambda v: v) if mode == "L" else (lambda v: (v, v, v))
+    sheet = Image.new(mode, (width, height), grey(250))
     draw, x = ImageDraw.Draw(sheet), pad
     for title, im in panels:
-        draw.text((x, pad), title, fill=20, font=font())
+        draw.text((x, pad), title, fill=grey(20), font=font())
         sheet.paste(im, (x, pad + title_h))
         x += im.width + pad
+    if credit:
+        draw.text((pad, height - pad - 12), credit, fill=grey(90), font=font(11))
     return sheet
 
 
-def frame_picture(frame, shots=None, scale: int = 2) -> Image.Image:
+def shots_grid(shots, scale: int) -> Image.Image:
+    return grid(np.stack(shots), nrow=2, scale=scale)
+
+
+def frame_picture(frame, shots=None, scale: int = 2, credit: str = "") -> Image.Image:
     """Both lanes' grids (and optionally the shots) side by side, titled; used for the GIF."""
-    panels = [("Your examples", grid(np.stack(shots), nrow=2, scale=scale))] if shots is not None else []
+    panels = [("Your examples", shots_grid(shots, scale))] if shots is not None else []
     for lane, samples in frame.samples.items():
         panels.append((f"{SHORT[lane]}, step {frame.step}", sample_grid(samples, scale)))
-    return titled_row(panels)
+    return titled_row(panels, credit=credit)
 
 
-def before_after(frames, shots) -> Image.Image:
+def before_after(frames, shots, credit: str = "") -> Image.Image:
     """Examples | each lane at step 0 | each lane at its last step."""
     first, last = frames[0], frames[-1]
-    panels = [("Your examples", grid(np.stack(shots), nrow=2, scale=SCALE))]
+    panels = [("Your examples", shots_grid(shots, SCALE))]
     for lane in first.samples:
         panels.append((f"{SHORT[lane]}: step 0", sample_grid(first.samples[lane])))
         panels.append((f"{SHORT[lane]}: step {last.step}", sample_grid(last.samples[lane])))
-    return titled_row(panels)
+    return titled_row(panels, credit=credit)
 
 
 def loss_table(frames) -> pd.DataFrame:
