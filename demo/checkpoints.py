@@ -1,26 +1,27 @@
 """Find, describe and load the shipped generators once, when the app starts.
 
-Every folder under the assets folder that holds a `training.json` is a checkpoint; the one trained
-with algo "joint" (plain DDPM on pooled images, no meta-learning) is the baseline shown side by
-side. The app never trains: it only reads these folders (safetensors, nothing unpickled), after
-checking them against the folder's SHA-256 manifest (demo/manifest.py) where it has one.
+Every folder under the assets folder that holds a `training.json` is a checkpoint, of one domain
+(demo/domains.py: handwritten glyphs or colour icons); in each domain the one trained with algo
+"joint" (plain DDPM on pooled images, no meta-learning) is the baseline shown side by side. The
+app never trains: it only reads these folders (safetensors, nothing unpickled), after checking them
+against the folder's SHA-256 manifest (demo/manifest.py) where it has one.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
+from meta.emoji import CREDITS
 from meta.inner import InnerConfig
 from meta.model import Generator, GeneratorConfig, build_unet, init_params, save_checkpoint
 
+from .domains import DOMAINS, domain_of
 from .manifest import how_to_restore, verify_manifest
 
 ASSETS_ENV = "INNER_LOOP_ASSETS"  # where the checkpoints are (default: assets/ beside app.py)
 BASELINE_ALGO = "joint"
-# the default, in this order: the variant that measurably adapts visibly first (README "Results")
-PREFERRED = ("glyphs-cavia", "glyphs-autodecoder", "glyphs-reptile", "glyphs-fomaml")
 ALGO_WORDS = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile",
               "joint": "ordinary (joint) training, not meta-learned", "autodecoder": "auto-decoder (joint + contexts)"}
 ADAPT_WORDS = {"context": "adapts only its context map", "all": "adapts all weights",
@@ -59,13 +60,23 @@ class Models:
 
     generators: dict[str, Generator]
     labels: dict[str, str]  # name -> dropdown label
-    default: str  # the meta-learned checkpoint selected at start
-    baseline: str | None  # the joint (not meta-learned) checkpoint, if shipped
+    default: str  # the meta-learned checkpoint selected at start (of the first domain shipped)
+    baseline: str | None  # the joint (not meta-learned) checkpoint beside it, if shipped
     device: torch.device
     workers: int = 1  # threads that run a run's lanes side by side (demo.engine.Settings.workers)
+    domains: dict[str, str] = field(default_factory=dict)  # name -> domain ("glyphs", "icons")
+    defaults: dict[str, str] = field(default_factory=dict)  # domain -> its default checkpoint (`default`: the first's)
+    baselines: dict[str, str | None] = field(default_factory=dict)  # domain -> its joint checkpoint, if shipped
 
-    def choices(self) -> list[tuple[str, str]]:
-        return [(self.labels[n], n) for n in self.generators]
+    def choices(self, domain: str | None = None) -> list[tuple[str, str]]:
+        return [(self.labels[n], n) for n in self.generators if domain is None or self.domain(n) == domain]
+
+    def domain(self, name: str) -> str:
+        return self.domains[name]
+
+    def shipped_domains(self) -> list[str]:
+        """The domains with at least one checkpoint, glyphs first; the first is the studio's start."""
+        return list(self.defaults)
 
 
 def load_models(folder, device: torch.device | None = None) -> Models:
@@ -85,28 +96,45 @@ def load_models(folder, device: torch.device | None = None) -> Models:
         g.unet.requires_grad_(False)  # the app differentiates w.r.t. parameter dicts, never the module
         generators[path.name] = g
     labels = {n: describe(n, g.record) for n, g in generators.items()}
-    baselines = [n for n, g in generators.items() if g.record.get("algo") == BASELINE_ALGO]
-    meta = [n for n in generators if n not in baselines]
-    default = next((n for n in PREFERRED if n in meta), meta[0] if meta else next(iter(generators)))
-    return Models(generators, labels, default, baselines[0] if baselines else None, device)
+    domains = {n: domain_of(g.record) for n, g in generators.items()}
+    defaults, baselines = {}, {}
+    for d in DOMAINS:  # per domain: the preferred meta-learned checkpoint, and the joint one beside it
+        names = [n for n in generators if domains[n] == d]
+        if not names:
+            continue
+        joint = [n for n in names if generators[n].record.get("algo") == BASELINE_ALGO]
+        meta = [n for n in names if n not in joint]
+        defaults[d] = next((n for n in DOMAINS[d].preferred if n in meta), meta[0] if meta else names[0])
+        baselines[d] = joint[0] if joint else None
+    first = next(iter(defaults))
+    return Models(generators, labels, defaults[first], baselines[first], device, domains=domains, defaults=defaults,
+                  baselines=baselines)
 
 
-def write_random_checkpoints(folder, config: GeneratorConfig | None = None,
-                             algos=(("glyphs-cavia", "fomaml", "context", 0.1), ("glyphs-joint", "joint", "all", 1e-4))):
-    """Untrained checkpoints with the shipped layout, for tests and for trying the app without assets."""
+GLYPH_ALGOS = (("glyphs-cavia", "fomaml", "context", 0.1), ("glyphs-joint", "joint", "all", 1e-4))
+ICON_ALGOS = (("emoji-autodecoder", "autodecoder", "context", 0.1), ("emoji-joint", "joint", "all", 1e-4))
+UNTRAINED_ICON_DATA = {"dataset": "emoji", "style": "noto", "credit": CREDITS["noto"], "note": "random (untrained)"}
+
+
+def write_random_checkpoints(folder, config: GeneratorConfig | None = None, algos=GLYPH_ALGOS, data: dict | None = None):
+    """Untrained checkpoints with the shipped layout, for tests and for trying the app without assets.
+    With `config.channels == 3` (and `algos=ICON_ALGOS`) they are colour-icon checkpoints."""
     config = config or GeneratorConfig()
+    data = data or (UNTRAINED_ICON_DATA if config.channels == 3 else {"dataset": "random (untrained)"})
     folder = Path(folder)
     for i, (name, algo, adapt, lr) in enumerate(algos):
         unet = build_unet(config, seed=i)
         inner = InnerConfig(adapt=adapt, inner_lr=lr, inner_steps=10, shots=5, t_min=0, t_max=1000)
         save_checkpoint(folder / name, unet, init_params(unet, config), config,
-                        {"algo": algo, "inner": asdict(inner), "iterations": 0, "data": {"dataset": "random (untrained)"}})
+                        {"algo": algo, "inner": asdict(inner), "iterations": 0, "data": dict(data)})
     return folder
 
 
-if __name__ == "__main__":  # python -m demo.checkpoints DIR [--small]
+if __name__ == "__main__":  # python -m demo.checkpoints DIR [--small] [--icons]: untrained glyph (and icon) checkpoints
     import sys
 
-    small = GeneratorConfig(block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=4)
-    out = write_random_checkpoints(sys.argv[1], small if "--small" in sys.argv else None)
+    small = dict(block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=4) if "--small" in sys.argv else {}
+    out = write_random_checkpoints(sys.argv[1], GeneratorConfig(**small))
+    if "--icons" in sys.argv:
+        write_random_checkpoints(out, GeneratorConfig(channels=3, **small), ICON_ALGOS)
     print(f"wrote untrained checkpoints to {out}: {[p.name for p in find_checkpoints(out)]}")

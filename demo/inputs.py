@@ -5,11 +5,10 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from meta.images import to_glyph
-
+from .domains import DOMAINS, GLYPHS
 from .render import shot_pictures
 from .session import Session
-from .shots import MAX_SHOTS, add_shots, example_sets, glyph_from_sketch, load_uploads
+from .shots import MAX_SHOTS, add_shots, example_sets, glyph_from_sketch, load_uploads, shot_from_image
 
 
 # Gradio 6's Sketchpad opens with no tool picked ("select the draw tool to start"): pick the brush
@@ -25,6 +24,7 @@ class ExamplesPanel:
     sketch: gr.Sketchpad
     example_set: gr.Dropdown
     gallery: gr.Gallery
+    heading: gr.Markdown
 
 
 def gallery_update(session: Session):
@@ -34,22 +34,23 @@ def gallery_update(session: Session):
 
 
 def ingest_uploads(files, session: Session):
-    session.shots = add_shots(session.shots, load_uploads(files))
+    session.shots = add_shots(session.shots, load_uploads(files, session.domain))
     session.selected = None
     return gallery_update(session), None  # clear the upload box: the gallery now holds them
 
 
 def add_drawing(value, session: Session):
-    session.shots = add_shots(session.shots, [glyph_from_sketch(value)])
+    session.shots = add_shots(session.shots, [glyph_from_sketch(value, session.domain)])
     session.selected = None
     return gallery_update(session), None  # a fresh pad for the next drawing
 
 
 def use_example_set(name, session: Session):
-    sets = example_sets()
+    sets = example_sets(session.domain)
     if name not in sets:
         raise gr.Error(f"Unknown example set {name!r}.")
-    session.shots, session.selected = [to_glyph(im) for im in sets[name]][:MAX_SHOTS], None
+    session.shots = [shot_from_image(im, name, session.domain) for im in sets[name]][:MAX_SHOTS]
+    session.selected = None
     return gallery_update(session)
 
 
@@ -70,9 +71,19 @@ def clear_shots(session: Session):
     return gallery_update(session)
 
 
-def create_examples_panel(session: gr.State) -> ExamplesPanel:
-    gr.Markdown("### 1 · Your examples\nOne to ten drawings of one new character. Click a picture below to select it.")
-    names = list(example_sets())
+def brush(domain: str) -> gr.Brush:
+    """Glyphs: one black pen; icons: a palette of colours and a colour picker."""
+    colors = list(DOMAINS[domain].brush)
+    return gr.Brush(colors=colors, default_size=14, color_mode="fixed" if len(colors) == 1 else "defaults")
+
+
+def intro(domain: str) -> str:
+    return f"### 1 · Your examples\n{DOMAINS[domain].intro} Click a picture below to select it."
+
+
+def create_examples_panel(session: gr.State, domain: str = GLYPHS) -> ExamplesPanel:
+    heading = gr.Markdown(intro(domain))
+    names = list(example_sets(domain))
     with gr.Tabs():
         with gr.Tab("Example sets"):
             example_set = gr.Dropdown(names, value=names[0] if names else None, label="Built-in example set",
@@ -83,7 +94,7 @@ def create_examples_panel(session: gr.State) -> ExamplesPanel:
                              elem_id="upload", height=140)
         with gr.Tab("Draw", elem_id="draw-tab") as draw_tab:
             sketch = gr.Sketchpad(label="Draw one example", type="numpy", image_mode="RGBA", canvas_size=(280, 280),
-                                  brush=gr.Brush(colors=["#000000"], default_size=14, color_mode="fixed"),
+                                  brush=brush(domain),
                                   layers=False, transforms=(), elem_id="sketch")
             add = gr.Button("Add drawing", elem_id="add-drawing-btn")
     gallery = gr.Gallery(label="What the model sees (32x32)", columns=5, height=150, object_fit="contain", allow_preview=False,
@@ -101,4 +112,4 @@ def create_examples_panel(session: gr.State) -> ExamplesPanel:
     gallery.select(select_shot, session, None, api_visibility="private")
     remove.click(remove_selected, session, gallery, api_visibility="private")
     clear.click(clear_shots, session, gallery, api_visibility="private")
-    return ExamplesPanel(upload, sketch, example_set, gallery)
+    return ExamplesPanel(upload, sketch, example_set, gallery, heading)

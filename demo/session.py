@@ -16,13 +16,16 @@ from pathlib import Path
 
 from gradio.utils import get_upload_folder
 
+from .domains import GLYPHS
+
 STUB_AGE_S = float(os.environ.get("INNER_LOOP_STUB_AGE", "600"))  # see sweep_upload_stubs
 MAX_FRAMES = 101  # step 0 + at most 100 inner steps: uint8 grids, ~16 KB a frame
 
 
 class Session:
     def __init__(self):
-        self.shots: list = []  # (32, 32) float32 arrays in [-1, 1]: what the model sees
+        self.domain = GLYPHS  # "glyphs" or "icons" (demo/domains.py): what the shots are and how uploads are read
+        self.shots: list = []  # float32 arrays in [-1, 1], what the model sees: (32, 32) glyphs or (3, 32, 32) icons
         self.selected: int | None = None  # gallery index picked for removal
         self.frames: list = []  # engine.Frame for each streamed step (adapted params dropped)
         self.params: dict = {}  # lane -> adapted parameters of the last run

@@ -2,8 +2,9 @@
 
 Uploads arrive as file paths and are opened here (never by Gradio), so every failure gets its own
 `gr.Error`: not an image (SVG included), damaged, too large, too small or too elongated, blank. Odd but valid images are accepted: animated
-GIF/WebP (first frame), CMYK, 16-bit, palette and transparent images all go through
-`meta.images.to_glyph`, the same preprocessing the generator was meta-trained with.
+GIF/WebP (first frame), CMYK, 16-bit, palette and transparent images all go through the preprocessing
+the generator was meta-trained with: `meta.images.to_glyph` for handwritten glyphs ((32, 32), ink
++1), `meta.images.to_icon` for colour icons ((3, 32, 32), colour kept, alpha composited on white).
 """
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from meta.glyphs import example_sets as glyph_sets
-from meta.images import to_glyph
+from meta.icons import example_sets as icon_sets
+from meta.images import to_glyph, to_icon
+
+from .domains import DOMAINS, GLYPHS, ICONS
 
 MAX_SHOTS = 10
 MAX_PIXELS = 40_000_000  # refused from the header, before decoding (PIL itself refuses > 179M)
@@ -72,19 +76,32 @@ def glyph_from_image(image: Image.Image, what: str) -> np.ndarray:
         raise gr.Error(f"{what} holds no drawing (it is blank or a single colour).") from None
 
 
-def load_uploads(paths) -> list[np.ndarray]:
-    """File paths (or gradio FileData-likes) -> shots; checks the count first."""
+def icon_from_image(image: Image.Image, what: str) -> np.ndarray:
+    try:
+        return to_icon(image)
+    except ValueError:
+        raise gr.Error(f"{what} holds no icon (it is blank or a single colour).") from None
+
+
+def shot_from_image(image: Image.Image, what: str, domain: str = GLYPHS) -> np.ndarray:
+    """A picture -> one shot of `domain`: (32, 32) for glyphs, (3, 32, 32) for icons."""
+    return icon_from_image(image, what) if domain == ICONS else glyph_from_image(image, what)
+
+
+def load_uploads(paths, domain: str = GLYPHS) -> list[np.ndarray]:
+    """File paths (or gradio FileData-likes) -> shots of `domain`; checks the count first."""
     paths = [getattr(p, "path", None) or (p.get("path") if isinstance(p, dict) else p) for p in (paths or [])]
     if len(paths) > MAX_SHOTS:
         raise gr.Error(f"Too many images: got {len(paths)}, the limit is {MAX_SHOTS}.")
-    return [glyph_from_image(open_image(p), Path(p).name) for p in paths]
+    return [shot_from_image(open_image(p), Path(p).name, domain) for p in paths]
 
 
-def glyph_from_sketch(value) -> np.ndarray:
-    """A Sketchpad value (dict with 'composite', RGBA numpy) -> one shot."""
+def glyph_from_sketch(value, domain: str = GLYPHS) -> np.ndarray:
+    """A Sketchpad value (dict with 'composite', RGBA numpy) -> one shot of `domain`."""
+    empty = f"The drawing is empty: draw {'an icon' if domain == ICONS else 'a glyph'} on the pad, then press Add drawing."
     composite = value.get("composite") if isinstance(value, dict) else value
     if composite is None:
-        raise gr.Error("The drawing is empty: draw a glyph on the pad, then press Add drawing.")
+        raise gr.Error(empty)
     arr = np.asarray(composite)
     if arr.dtype != np.uint8:
         arr = np.clip(arr, 0, 255).astype(np.uint8)
@@ -93,9 +110,9 @@ def glyph_from_sketch(value) -> np.ndarray:
         flat = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(flat, image).convert("RGB")
     try:
-        return to_glyph(image)
+        return to_icon(image) if domain == ICONS else to_glyph(image)
     except ValueError:
-        raise gr.Error("The drawing is empty: draw a glyph on the pad, then press Add drawing.") from None
+        raise gr.Error(empty) from None
 
 
 def add_shots(shots: list, new: list) -> list:
@@ -105,6 +122,9 @@ def add_shots(shots: list, new: list) -> list:
 
 
 @functools.cache
-def example_sets() -> dict[str, list[Image.Image]]:
-    """Built-in example sets: drawings of meta.glyphs's procedural characters (never trained on)."""
-    return dict(glyph_sets())
+def example_sets(domain: str = GLYPHS) -> dict[str, list[Image.Image]]:
+    """Built-in example sets, drawn by code and never trained on: meta.glyphs's procedural characters,
+    or meta.icons's colour icon families."""
+    if domain not in DOMAINS:
+        raise ValueError(f"unknown domain {domain!r}")
+    return dict(icon_sets() if domain == ICONS else glyph_sets())
