@@ -1,4 +1,4 @@
-"""Inner Loop studio: watch a meta-learned diffusion generator adapt to your glyph, live.
+"""Inner Loop studio: watch a meta-learned diffusion generator adapt to your glyph (or colour icon), live.
 
     python app.py [--assets assets/] [--host 127.0.0.1] [--port 7860] [--share]
 
@@ -18,14 +18,16 @@ import gradio as gr
 import torch
 
 from demo.checkpoints import ASSETS_ENV, Models, load_models
+from demo.domains import DOMAINS
 from demo.engine import default_workers
 from demo.explain import create_explain_panel
 from demo.handlers import MAX_RUN_SECONDS, make_run, request_stop, reset, show_step
-from demo.inputs import create_examples_panel, use_example_set
+from demo.inputs import SELECT_BRUSH, create_examples_panel, use_example_set
 from demo.review import create_review_panel
 from demo.run import create_run_panel
 from demo.session import Session, delete_session
 from demo.shots import example_sets
+from demo.switch import checkpoint_update, create_domain_switch, header, switch_domain
 
 ROOT = Path(__file__).resolve().parent
 MAX_FILE_SIZE = "10mb"
@@ -36,31 +38,24 @@ CSS = """
 #shots .grid-container {grid-template-columns: repeat(5, minmax(0, 1fr)) !important}
 #shots .gallery-item, #shots .thumbnail-item {width: 100% !important; min-width: 0 !important; height: auto !important; aspect-ratio: 1}
 """
-HEADER = """
-<div id="title">
-
-# Inner Loop · watch a generator learn a new character
-
-Give it a few drawings of a character it has never seen and press **Run**. **Left:** a diffusion generator whose
-*starting point* was meta-learned so that a few gradient steps are enough. **Right:** the same network trained the
-ordinary way. Both take the same steps on your examples, from the same noise; watch which one starts drawing *your* glyph.
-</div>
-"""
 
 
 def build_app(models: Models, assets=None, concurrency: int = 1) -> gr.Blocks:
     assets = Path(assets or ROOT / "assets")
+    start = models.shipped_domains()[0]
     # delete_cache: every 15 min, drop served files (streamed grids, GIFs, zips) older than an hour
-    with gr.Blocks(title="Inner Loop: few-shot glyph generation", delete_cache=(900, 3600)) as demo:
+    what = " and ".join(DOMAINS[d].noun for d in models.shipped_domains())
+    with gr.Blocks(title=f"Inner Loop: few-shot {what} generation", delete_cache=(900, 3600)) as demo:
         session = gr.State(Session(), time_to_live=3600, delete_callback=delete_session)
-        gr.Markdown(HEADER)
+        title = gr.Markdown(header(start))
+        domain = create_domain_switch(models)  # hidden unless glyph and colour-icon checkpoints are both shipped
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
-                examples = create_examples_panel(session)
+                examples = create_examples_panel(session, start)
             with gr.Column(scale=5):
                 run = create_run_panel(models)
         review = create_review_panel()
-        create_explain_panel(assets)
+        create_explain_panel(assets, models)
 
         live = [run.meta_grid, run.baseline_grid, run.plot, run.status]
         after = [review.before_after, review.step, review.filmstrip, review.generator_zip]
@@ -72,9 +67,17 @@ def build_app(models: Models, assets=None, concurrency: int = 1) -> gr.Blocks:
         run.reset.click(reset, session, [examples.gallery, *live, *after], queue=False, api_visibility="private")
         review.step.input(show_step, [review.step, session], [run.meta_grid, run.baseline_grid, run.status],
                           api_visibility="private")
-        first_set = next(iter(example_sets()), None)
+        domain.input(lambda d, s: switch_domain(models, d, s), [domain, session],
+                     [title, examples.heading, examples.example_set, examples.gallery, examples.sketch, examples.upload,
+                      run.checkpoint, run.inner_lr, run.lane_info, run.credit, run.baseline, *live, *after],
+                     queue=False, api_visibility="private").then(None, None, None, js=SELECT_BRUSH, queue=False)
+        first_set = next(iter(example_sets(start)), None)
         if first_set:  # a first visit can press Run straight away
-            demo.load(lambda s: use_example_set(first_set, s), session, examples.gallery, api_visibility="private")
+            def arrive(s: Session):
+                s.domain = start
+                return use_example_set(first_set, s), checkpoint_update(models, start)
+            # the checkpoint list offers every checkpoint to the API; on the page, only this domain's
+            demo.load(arrive, session, [examples.gallery, run.checkpoint], api_visibility="private")
     demo.queue(default_concurrency_limit=concurrency, max_size=32)
     return demo
 

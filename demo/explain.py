@@ -5,6 +5,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from .domains import ICONS, credits
+
 HOW = """
 **The inner loop** is what you watch. Starting from a generator's parameters, it takes a few steps of
 gradient descent on *your* examples only (the *support* set): noise them, ask the model to predict the
@@ -30,7 +32,7 @@ default generator it can *rise* a little while the samples become your character
 dominated by fine, low-noise detail, while the character's shape is decided at high noise — watch
 the grids, not only the curves.
 
-**The data.** The shipped generators were trained on 25 of the 30 *background* alphabets of
+**The data.** The shipped glyph generators were trained on 25 of the 30 *background* alphabets of
 Omniglot (836 characters, each drawn by 20 people; the other 5 alphabets were held out for
 validation). Your own characters, and Omniglot's 20 evaluation alphabets, were never seen in training.
 The built-in example sets are glyphs of an invented script drawn by code (`meta/glyphs.py`).
@@ -42,6 +44,16 @@ CREDITS = """
 MIT licence (github.com/brendenlake/omniglot). Algorithms: MAML (Finn et al. 2017), Reptile (Nichol et
 al. 2018), CAVIA (Zintgraf et al. 2019), FIGR (Clouâtre and Demers 2019). Generator: a diffusers
 `UNet2DModel` (Apache-2.0) with DDPM training and DPM-Solver++ sampling. Built with Gradio and PyTorch.
+"""
+
+ICONS_HOW = """
+**Colour icons.** The same machinery in colour: the image has 3 channels instead of 1 (and in the
+sketch-context generator the sketch is a coarse colour picture). The colour generators were
+meta-trained on emoji: a *task* is one Unicode emoji subgroup (say, all the fruit), its *shots* are a
+few of that subgroup's emoji in one art style; some subgroups were held out for validation. Your
+icons and the built-in colour example sets — icon families drawn by code (`meta/icons.py`) — were
+never seen in training. Pictures are composited on white and cropped to their content, like the
+training emoji, so a transparent or plain background works best.
 """
 
 NO_RESULTS = "_Measured results will appear here once `assets/results.md` is written by the evaluation._"
@@ -57,10 +69,19 @@ def results_markdown(assets) -> str:
     return text or NO_RESULTS
 
 
-def create_explain_panel(assets) -> gr.Accordion:
+def icon_credits(models) -> str:
+    """The data credits of every colour-icon checkpoint shipped ("" when none is)."""
+    if models is None or ICONS not in models.shipped_domains():
+        return ""
+    owed = credits(*(g.record for n, g in models.generators.items() if models.domain(n) == ICONS))
+    return f"Colour icons: the colour generators were trained on {'; '.join(owed) or 'emoji'}."
+
+
+def create_explain_panel(assets, models=None) -> gr.Accordion:
+    icons = models is not None and ICONS in models.shipped_domains()
     with gr.Accordion("How it works", open=False, elem_id="how-it-works") as panel:
-        gr.Markdown(HOW)
+        gr.Markdown(HOW + (ICONS_HOW if icons else ""))
         gr.Markdown("#### Measured results")
         gr.Markdown(results_markdown(assets), elem_id="results")  # <- assets/results.md goes here
-        gr.Markdown(CREDITS)
+        gr.Markdown(CREDITS + (f"\n{icon_credits(models)}\n" if icons else ""))
     return panel

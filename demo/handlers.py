@@ -14,6 +14,7 @@ import gradio as gr
 from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS
 
 from .checkpoints import Models, inner_config
+from .domains import DOMAINS, credit_line, shots_domain
 from .downloads import export_generator, filmstrip
 from .engine import Lane, Settings
 from .fallback import frames_with_fallback
@@ -33,11 +34,15 @@ except ImportError:
         return fn
 
 
-def make_lanes(models: Models, checkpoint: str, inner_lr, baseline: bool) -> dict[str, Lane]:
-    """The selected generator, and the joint baseline beside it, each with its own inner settings."""
+def require_checkpoint(models: Models, checkpoint) -> None:
     if checkpoint not in models.generators:
         raise gr.Error(f"Unknown checkpoint {checkpoint!r}: pick one of {list(models.generators)}.")
-    g = models.generators[checkpoint]
+
+
+def make_lanes(models: Models, checkpoint: str, inner_lr, baseline: bool) -> dict[str, Lane]:
+    """The selected generator, and its domain's joint baseline beside it, each with its own inner settings."""
+    require_checkpoint(models, checkpoint)
+    g, joint = models.generators[checkpoint], models.baselines.get(models.domain(checkpoint))
     try:
         cfg = inner_config(g.record)
         if inner_lr is not None:
@@ -46,8 +51,8 @@ def make_lanes(models: Models, checkpoint: str, inner_lr, baseline: bool) -> dic
     except ValueError as err:
         raise gr.Error(f"Bad inner-loop setting: {err}") from None
     lanes = {"meta": Lane(g, cfg)}
-    if baseline and models.baseline and models.baseline != checkpoint:
-        b = models.generators[models.baseline]
+    if baseline and joint and joint != checkpoint:
+        b = models.generators[joint]
         lanes["baseline"] = Lane(b, inner_config(b.record))
     return lanes
 
@@ -59,6 +64,16 @@ def whole_number(label: str, value) -> int:
     if not (ok and value == int(value) and lo <= value <= hi):
         raise gr.Error(f"{label} must be a whole number from {lo} to {hi}, got {value!r}.")
     return int(value)
+
+
+def check_domain(models: Models, checkpoint: str, shots) -> None:
+    """A glyph shot never reaches an icon generator, nor an icon shot a glyph one."""
+    want, have = models.domain(checkpoint), shots_domain(shots)
+    if have != want:
+        others = [n for n in models.generators if models.domain(n) == have]
+        raise gr.Error(f"{checkpoint} draws {DOMAINS[want].label.lower()}, but your {len(shots)} examples are "
+                       f"{DOMAINS[have].label.lower()}: pick one of {others or 'the other checkpoints'}, or switch the "
+                       f"studio to {DOMAINS[want].label} and bring {DOMAINS[want].noun}s.")
 
 
 def _grids(frame):
@@ -79,11 +94,13 @@ def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
         """Adapt on 1-10 example images; stream sample grids and losses after every inner step."""
         session = session if session is not None else Session()
         sweep_upload_stubs()
-        if images:
-            session.shots = load_uploads(images)
+        require_checkpoint(models, checkpoint)
+        if images:  # read as the checkpoint draws: glyphs, or colour icons
+            session.shots, session.domain = load_uploads(images, models.domain(checkpoint)), models.domain(checkpoint)
         shots = list(session.shots)
         if not shots:
             raise gr.Error(f"Add 1-{MAX_SHOTS} example images first: upload, draw, or pick an example set.")
+        check_domain(models, checkpoint, shots)
         steps = whole_number("Inner steps", inner_steps)
         settings = Settings(steps, whole_number("Samples per grid", PREVIEW_SAMPLES if samples is None else samples),
                             whole_number("Sampler steps", PREVIEW_STEPS if sampler_steps is None else sampler_steps),
@@ -128,12 +145,13 @@ def finish(device, session: Session, shots, settings: Settings, lanes, checkpoin
     frames, last = session.frames, session.frames[-1]
     stopped = last.step < steps
     folder = session.run_dir()
-    gif = filmstrip(frames, shots, folder)  # the run's shots: the gallery may have changed meanwhile
+    credit = credit_line(*(lane.generator.record for lane in lanes.values()))
+    gif = filmstrip(frames, shots, folder, credit)  # the run's shots: the gallery may have changed meanwhile
     zip_path = export_generator(lanes["meta"].generator, session.params["meta"], folder, checkpoint=checkpoint,
                                 inner=lanes["meta"].cfg, steps=last.step, shots=len(shots), seed=settings.seed)
     slider = gr.update(value=last.step, maximum=max(last.step, 1), interactive=last.step > 0)
     return (*_grids(last), plot_update(frames, steps), status_line(last, device, steps, stopped=stopped, done=not stopped) + note,
-            before_after(frames, shots), slider, str(gif), str(zip_path))  # plain paths: API clients get files
+            before_after(frames, shots, credit), slider, str(gif), str(zip_path))  # plain paths: API clients get files
 
 
 def cleared_review():

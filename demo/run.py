@@ -8,6 +8,7 @@ import gradio as gr
 from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS
 
 from .checkpoints import Models, inner_config
+from .domains import credit_line
 from .render import TITLES
 
 COLORS = {"meta-learned: support": "#9ecae1", "meta-learned: held-out query": "#08519c",
@@ -31,6 +32,7 @@ class RunPanel:
     meta_grid: gr.Image
     baseline_grid: gr.Image
     plot: gr.LinePlot
+    credit: gr.Markdown  # the data's attribution, while a checkpoint that owes one is selected
 
 
 def describe_lanes(models: Models, checkpoint: str) -> str:
@@ -39,19 +41,33 @@ def describe_lanes(models: Models, checkpoint: str) -> str:
         c = inner_config(models.generators[name].record)
         return (f"- **{title}** (`{name}`): adapts `{c.adapt}` with {c.optimizer}, inner_lr {c.inner_lr:g}, "
                 f"timesteps {c.t_min}-{c.t_max}")
-    lines = [line(TITLES["meta"], checkpoint)]
-    if models.baseline and models.baseline != checkpoint:
-        lines.append(line(TITLES["baseline"], models.baseline))
-    elif not models.baseline:
+    lines, joint = [line(TITLES["meta"], checkpoint)], models.baselines.get(models.domain(checkpoint))
+    if joint and joint != checkpoint:
+        lines.append(line(TITLES["baseline"], joint))
+    elif not joint:
         lines.append("- No joint (ordinary) checkpoint is installed, so there is no side-by-side baseline.")
     return ("Each side runs the inner loop it was trained with (its own training.json); the learning-rate box "
             "overrides the selected generator's. Both see the same examples, the same seed and the same noise.\n"
             + "\n".join(lines))
 
 
+def credit_text(models: Models, checkpoint: str) -> str:
+    """The data credit owed while this checkpoint (and its domain's baseline) draws ("" when none is)."""
+    joint = models.baselines.get(models.domain(checkpoint))
+    line = credit_line(*(models.generators[n].record for n in (checkpoint, joint) if n))
+    return f"<small>{line}.</small>" if line else ""
+
+
+def credit_markdown(models: Models, checkpoint: str):
+    text = credit_text(models, checkpoint)
+    return gr.update(value=text, visible=bool(text))
+
+
 def on_checkpoint(models: Models, checkpoint: str):
+    if checkpoint not in models.generators:  # cleared or stale: leave the settings as they are
+        return gr.skip(), gr.skip(), gr.skip()
     lr = inner_config(models.generators[checkpoint].record).inner_lr
-    return gr.update(value=lr), describe_lanes(models, checkpoint)
+    return gr.update(value=lr), describe_lanes(models, checkpoint), credit_markdown(models, checkpoint)
 
 
 def create_run_panel(models: Models) -> RunPanel:
@@ -59,7 +75,9 @@ def create_run_panel(models: Models) -> RunPanel:
     default_lr = inner_config(models.generators[models.default].record).inner_lr
     with gr.Accordion("Settings", open=False):
         with gr.Row():
-            checkpoint = gr.Dropdown(models.choices(), value=models.default, label="Generator (checkpoint)", scale=3)
+            # every checkpoint is a valid API value; the page narrows the list to its domain's (demo.switch)
+            checkpoint = gr.Dropdown(models.choices(), value=models.default, label="Generator (checkpoint)", scale=3,
+                                     elem_id="checkpoint")
             inner_lr = gr.Number(default_lr, label="Inner learning rate (inner_lr)", minimum=0, scale=1)
         with gr.Row():
             samples = gr.Slider(1, 16, value=PREVIEW_SAMPLES, step=1, label="Samples per grid")
@@ -81,9 +99,11 @@ def create_run_panel(models: Models) -> RunPanel:
                              buttons=["download"])
         baseline_grid = gr.Image(label=TITLES["baseline"], format="png", type="pil", interactive=False,
                                  elem_id="baseline-grid", buttons=["download"])
+    text = credit_text(models, models.default)
+    credit = gr.Markdown(text, visible=bool(text), elem_id="data-credit")
     plot = gr.LinePlot(None, x="step", y="loss", color="curve", color_map=COLORS,
                        label="Denoising loss on your examples (support) and on the one left out (held-out query)", x_title="inner step",
                        y_title="denoising loss", x_axis_format="d", elem_id="loss-plot")
-    checkpoint.change(lambda c: on_checkpoint(models, c), checkpoint, [inner_lr, lane_info], api_visibility="private")
+    checkpoint.change(lambda c: on_checkpoint(models, c), checkpoint, [inner_lr, lane_info, credit], api_visibility="private")
     return RunPanel(checkpoint, inner_steps, seed, inner_lr, samples, sampler_steps, baseline, lane_info, run, stop,
-                    reset, status, meta_grid, baseline_grid, plot)
+                    reset, status, meta_grid, baseline_grid, plot, credit)

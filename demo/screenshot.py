@@ -1,10 +1,11 @@
 """The README's screenshot: the studio after a whole run on a built-in example set.
 
-    python -m demo.screenshot [--assets assets] [--out assets/screenshot.png] [--steps 10]
+    python -m demo.screenshot [--assets assets] [--out assets/screenshot.png] [--steps 10] [--domain icons]
 
 Starts app.py in a child process (demo.server), opens it in the system Chromium (Playwright, as in
-tests/test_browser.py), runs `--steps` inner steps on the example set shown on arrival, waits for
-the last step and saves a full-page PNG.
+tests/test_browser.py), switches to `--domain` (e.g. colour icons; the first world shipped if not
+given), runs `--steps` inner steps on the example set shown, waits for the last step and saves a
+full-page PNG.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+from .domains import DOMAINS
 from .server import ROOT, serve
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
@@ -22,6 +24,7 @@ def main(argv=None) -> Path:
     p.add_argument("--assets", default=str(ROOT / "assets"))
     p.add_argument("--out", default=str(ROOT / "assets" / "screenshot.png"))
     p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--domain", choices=list(DOMAINS), default=None, help="switch the studio to this world first")
     args = p.parse_args(argv)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
@@ -33,6 +36,10 @@ def main(argv=None) -> Path:
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.goto(server.url)
         page.locator("#shots img").first.wait_for()  # the first example set is there on arrival
+        if args.domain:
+            page.locator("#domain").get_by_text(DOMAINS[args.domain].label).click()
+            page.wait_for_function(f"document.querySelector('#status').innerText.includes({DOMAINS[args.domain].label.lower()!r})",
+                                   timeout=60_000)
         box = page.locator("#inner-steps input[type=number]")
         box.fill(str(args.steps))
         box.press("Enter")

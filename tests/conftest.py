@@ -71,16 +71,17 @@ def tiny_models(tiny_assets):
 
 
 @pytest.fixture(scope="session")
-def app_url(tiny_models, tiny_assets):
+def app_url(tiny_mixed_models, tiny_mixed_assets):
     """The app on 127.0.0.1 (a free port), launched once; polls until the page answers. It serves the
-    tiny checkpoints, or the real ones in $INNER_LOOP_ASSETS (e.g. for the README screenshot)."""
+    tiny checkpoints of both worlds (glyphs first), or the real ones in $INNER_LOOP_ASSETS (e.g. for
+    the README screenshot)."""
     from app import build_app, launch_kwargs
     from demo.checkpoints import ASSETS_ENV, load_models
     from demo.server import wait_for_page
 
     assets = os.environ.get(ASSETS_ENV)
-    models = load_models(assets, torch.device("cpu")) if assets else tiny_models
-    demo = build_app(models, assets or tiny_assets)
+    models = load_models(assets, torch.device("cpu")) if assets else tiny_mixed_models
+    demo = build_app(models, assets or tiny_mixed_assets)
     demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True, **launch_kwargs())
     url = demo.local_url.rstrip("/")
     wait_for_page(url, timeout=60)

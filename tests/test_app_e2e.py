@@ -76,3 +76,19 @@ def test_stop_ends_the_run_soon_and_keeps_the_last_frame(app_url, pictures):
     final = job.outputs()[-1]
     assert "stopped" in final[3] and final[0] and final[6]
     assert took < 5, f"the run went on for {took:.1f} s after Stop"
+
+
+def test_an_icon_run_over_the_api_and_a_wrong_domain_checkpoint(app_url, tmp_path):
+    from meta.icons import draw
+
+    paths = []
+    for m in range(2):
+        paths.append(str(tmp_path / f"fish-{m}.png"))
+        draw("Fish", m).save(paths[-1])
+    c = client(app_url)
+    job = adapt(c, paths, 1, checkpoint="emoji-autodecoder")  # uploads are read in colour for a colour checkpoint
+    job.result(timeout=120)
+    final = job.outputs()[-1]
+    assert "done" in final[3] and final[0] and final[4] and ".zip" in str(final[7])
+    with pytest.raises(Exception, match="glyphs-cavia draws handwritten glyphs, but your 2 examples are colour icons"):
+        adapt(c, [], 1, checkpoint="glyphs-cavia").result(timeout=60)  # this session's examples are icons now

@@ -85,3 +85,37 @@ def test_upload_draw_run_watch_stop(browser, app_url, tmp_path):
     page.screenshot(path=str(out), full_page=True)
     assert out.stat().st_size > 10_000
     assert not errors, errors
+
+
+def test_switch_to_colour_icons_draw_in_colour_and_run(browser, app_url, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(app_url)
+    page.locator("#shots img").first.wait_for()
+    assert not page.locator("#data-credit").is_visible()  # glyphs owe no data credit
+    page.locator("#domain").get_by_text("Colour icons").click()
+    page.wait_for_function("document.querySelector('#status').innerText.includes('colour icons')", timeout=30_000)
+    assert page.locator("#example-set input").input_value() == "Balloons"
+    page.wait_for_function("document.querySelectorAll('#shots img').length === 5")
+    # a colour stroke on the pad becomes a sixth (colour) example
+    page.get_by_role("tab", name="Draw").click()
+    page.wait_for_function("!document.querySelector('#sketch').innerText.includes('select the draw tool')")
+    canvas = page.locator("#sketch canvas").last
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    for k in range(1, 9):
+        page.mouse.move(box["x"] + box["width"] * (0.3 + 0.05 * k), box["y"] + box["height"] * 0.5, steps=2)
+    page.mouse.up()
+    page.click("#add-drawing-btn")
+    page.wait_for_function("document.querySelectorAll('#shots img').length === 6")
+    page.locator("#inner-steps input[type=number]").fill("2")
+    page.locator("#inner-steps input[type=number]").press("Enter")
+    page.click("#run-btn")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Step 2 / 2 (done)')", timeout=60_000)
+    page.locator("#before-after img").wait_for(timeout=30_000)
+    assert "Noto Color Emoji" in page.locator("#data-credit").inner_text()
+    page.screenshot(path=str(tmp_path / "studio-icons.png"), full_page=True)
+    assert not errors, errors
