@@ -136,3 +136,14 @@ def split_subgroups(icons: IconSet, n_val: int, seed: int = 0, min_val_size: int
                 val.append(by_group[g].pop())
     val = sorted(val)
     return icons.subset([n for n in icons.names.tolist() if n not in val]), icons.subset(val)
+
+
+def load_split(data_dir, style: str, n_val: int, seed: int = 0) -> tuple[IconSet, IconSet]:
+    """(train, validation) of one style with the *same* held-out subgroups for every style: they are
+    chosen on the Noto set (`split_subgroups`), so a Twemoji-trained start, a Noto-trained one and the
+    judge all leave out the same subgroups."""
+    icons = load(data_dir, style)
+    reference = icons if style == "noto" else load(data_dir, "noto")
+    val = set(split_subgroups(reference, n_val, seed=seed)[1].task_names())
+    names = icons.task_names()
+    return icons.subset([n for n in names if n not in val]), icons.subset([n for n in names if n in val])

@@ -227,7 +227,7 @@ def train_icons(cfg: JudgeConfig) -> Path:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     # 1. data: the generators' training subgroups (split on Noto, as meta.train does), in both styles
-    noto_train, noto_val = emoji.split_subgroups(emoji.load(cfg.data_dir, "noto"), cfg.n_val_subgroups, seed=cfg.seed)
+    noto_train, noto_val = emoji.load_split(cfg.data_dir, "noto", cfg.n_val_subgroups, seed=cfg.seed)
     twemoji = emoji.load(cfg.data_dir, "twemoji")
     names = [n for n in noto_train.task_names()]
     tw = twemoji.subset([n for n in names if n in set(twemoji.task_names())])

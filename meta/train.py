@@ -141,8 +141,7 @@ def load_data(cfg: TrainConfig):
         if cfg.download:
             raise ValueError("--download fetches Omniglot only; the emoji files are built from the Noto / Twemoji "
                              "repositories (see meta/emoji.py)")
-        icons = emoji.load(cfg.data_dir, cfg.style)
-        train_set, val_set = emoji.split_subgroups(icons, cfg.n_val_subgroups, seed=cfg.seed)
+        train_set, val_set = emoji.load_split(cfg.data_dir, cfg.style, cfg.n_val_subgroups, seed=cfg.seed)
         return train_set, val_set, {"dataset": "emoji", "style": cfg.style, "train_subgroups": train_set.task_names(),
                                     "val_subgroups": val_set.task_names(), "credit": emoji.CREDITS[cfg.style]}
     raise ValueError(f"data must be 'omniglot' or 'emoji', not {cfg.data!r}")

@@ -113,3 +113,11 @@ def test_train_and_evaluate_on_emoji(emoji_dir, tmp_path):
         unseen_subgroups(icons, [glyph])
     with pytest.raises(ValueError, match="not an Inner Loop checkpoint"):
         unseen_subgroups(icons, [tmp_path / "nowhere"])
+
+
+def test_every_style_holds_out_the_same_subgroups(emoji_dir):
+    noto_train, noto_val = emoji.load_split(emoji_dir, "noto", 12)
+    tw_train, tw_val = emoji.load_split(emoji_dir, "twemoji", 12)
+    assert noto_val.task_names() == tw_val.task_names()
+    assert not set(tw_train.task_names()) & set(noto_val.task_names())
+    assert tw_train.images.shape[1:] == (3, 32, 32) and len(tw_train) > len(noto_train) - 5
