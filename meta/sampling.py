@@ -49,7 +49,7 @@ class Interrupted(Exception):
     """Raised by `sample` when its `should_stop` callback says so (a user pressed Stop)."""
 
 
-@torch.no_grad()
+@torch.inference_mode()  # no autograd bookkeeping at all (a few % faster than no_grad on CPU)
 def sample(unet, params: dict, noise: torch.Tensor, config: GeneratorConfig, *, sampler: str = PREVIEW_SAMPLER,
            steps: int = 10, should_stop: Callable[[], bool] | None = None) -> torch.Tensor:
     """Denoise x_T = noise (N, C, H, W) -- or (T, N, C, H, W) with per-task contexts -- to x_0 in [-1, 1].
