@@ -34,7 +34,9 @@ DOMAINS = {
     ICONS: Domain(ICONS, label="Colour icons", noun="icon", preferred=("emoji-autodecoder", "emoji-reptile", "emoji-fomaml"),
                   brush=("#e53935", "#fb8c00", "#fdd835", "#43a047", "#1e88e5", "#8e24aa", "#6d4c41", "#212121"),
                   title="watch a generator learn a new colour icon",
-                  intro="One to ten colour icons of one new kind of thing (a transparent or plain background works best).",
+                  intro="One to ten colour icons of one new kind of thing (a transparent or plain background works best). "
+                        "Note: the shipped colour generators are early (2,000-2,750 CPU iterations): they pull colour "
+                        "and layout toward your set but do not yet draw icons (README, Colour icons).",
                   examples="colour icons of a kind of thing"),
 }
 
