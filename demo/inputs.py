@@ -12,10 +12,12 @@ from .shots import MAX_SHOTS, add_shots, example_sets, glyph_from_sketch, load_u
 
 
 # Gradio 6's Sketchpad opens with no tool picked ("select the draw tool to start"): pick the brush
-SELECT_BRUSH = """() => { setTimeout(() => {
+SELECT_BRUSH = """() => { let tries = 0; const pick = () => {
   const brush = document.querySelector('#sketch button[aria-label="Brush"]');
   const idle = (document.querySelector('#sketch')?.innerText || '').includes('select the draw tool');
-  if (brush && idle) brush.click(); }, 150); }"""
+  if (brush && idle) { brush.click(); return; }
+  if (!brush && tries++ < 40) setTimeout(pick, 150); };  // the pad may render late on a busy machine
+  setTimeout(pick, 150); }"""
 
 
 @dataclass
