@@ -210,6 +210,25 @@ def prototypical_loss(judge: Judge, batch: torch.Tensor, shots: int, every_suppo
     return F.cross_entropy(logits, labels), float((logits.argmax(-1) == labels).float().mean())
 
 
+def fit(judge: Judge, cfg: JudgeConfig, next_episode, every_support: bool = False) -> tuple[float, float]:
+    """Episodic ProtoNet training (Adam, cosine-decayed lr) on `next_episode()` batches; -> (CPU s, wall s)."""
+    opt = torch.optim.Adam(judge.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.episodes)
+    cpu0, wall0, recent = time.process_time(), time.time(), []
+    for ep in range(1, cfg.episodes + 1):
+        judge.train()
+        loss, acc = prototypical_loss(judge, next_episode(), cfg.shots, every_support)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        recent = (recent + [acc])[-50:]
+        if ep % 100 == 0 or ep == cfg.episodes:
+            print(f"episode {ep}: loss {loss.item():.3f}, train acc (last 50) {np.mean(recent):.3f}, "
+                  f"cpu {time.process_time() - cpu0:.0f}s", flush=True)
+    return time.process_time() - cpu0, time.time() - wall0
+
+
 def icon_episode(images: torch.Tensor, members: list[np.ndarray], cfg: JudgeConfig, rng: np.random.Generator) -> torch.Tensor:
     """-> (ways, shots + queries, 3, 32, 32): icons of distinct subgroups, each mirrored at random."""
     classes = rng.choice(len(members), min(cfg.ways, len(members)), replace=False)
@@ -236,22 +255,8 @@ def train_icons(cfg: JudgeConfig) -> Path:
     members = [np.flatnonzero(labels == k) for k in range(len(names))]
     members = [m for m in members if len(m) >= cfg.shots + cfg.queries]
     judge = Judge(cfg.channels, cfg.blocks, in_channels=3).to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(judge.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.episodes)
-    cpu0, wall0, recent = time.process_time(), time.time(), []
     # 2. episodic training (prototypes from `shots` icons of a subgroup)
-    for ep in range(1, cfg.episodes + 1):
-        judge.train()
-        loss, acc = prototypical_loss(judge, icon_episode(images, members, cfg, rng), cfg.shots)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        recent = (recent + [acc])[-50:]
-        if ep % 100 == 0 or ep == cfg.episodes:
-            print(f"episode {ep}: loss {loss.item():.3f}, train acc (last 50) {np.mean(recent):.3f}, "
-                  f"cpu {time.process_time() - cpu0:.0f}s", flush=True)
-    cpu_s, wall_s = time.process_time() - cpu0, time.time() - wall0
+    cpu_s, wall_s = fit(judge, cfg, lambda: icon_episode(images, members, cfg, rng))
     # 3. held-out subgroups, each style: W-way 5-shot and 1-shot subgroup classification of real icons
     scores = {}
     for style, icons in (("noto", noto_val), ("twemoji", twemoji.subset([n for n in noto_val.task_names() if n in set(twemoji.task_names())]))):
@@ -287,22 +292,8 @@ def train(cfg: JudgeConfig) -> Path:
     background = omniglot.load(cfg.data_dir, "background")
     images = torch.from_numpy(background.images)  # (C, 20, 32, 32)
     judge = Judge(cfg.channels, cfg.blocks).to(memory_format=torch.channels_last)  # ~1.5x faster convs on CPU
-    opt = torch.optim.Adam(judge.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.episodes)
-    cpu0, wall0, recent = time.process_time(), time.time(), []
     # 2. episodic training
-    for ep in range(1, cfg.episodes + 1):
-        judge.train()
-        loss, acc = prototypical_loss(judge, episode(images, background.alphabets, cfg, rng), cfg.shots, cfg.every_support)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        recent = (recent + [acc])[-50:]
-        if ep % 100 == 0 or ep == cfg.episodes:
-            print(f"episode {ep}: loss {loss.item():.3f}, train acc (last 50) {np.mean(recent):.3f}, "
-                  f"cpu {time.process_time() - cpu0:.0f}s", flush=True)
-    cpu_s, wall_s = time.process_time() - cpu0, time.time() - wall0
+    cpu_s, wall_s = fit(judge, cfg, lambda: episode(images, background.alphabets, cfg, rng), cfg.every_support)
     # 3. the classic benchmark on the evaluation alphabets the judge never saw
     evaluation = omniglot.load(cfg.data_dir, "evaluation")
     score = one_shot_accuracy(judge.embed(evaluation.images[:, :, None]), evaluation, runs=cfg.eval_runs, seed=cfg.seed)
