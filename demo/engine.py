@@ -110,11 +110,8 @@ class _Runner:
         pool, unet = self.helper
         half = len(self.noise) // 2
 
-        def other():
-            with torch.inference_mode():
-                return sample(unet, self.params, self.noise[half:], self.config, steps=self.sampler_steps, should_stop=stop)
-
-        future = pool.submit(other)
+        # meta.sampling.sample runs under inference_mode itself, on whichever thread calls it
+        future = pool.submit(sample, unet, self.params, self.noise[half:], self.config, steps=self.sampler_steps, should_stop=stop)
         first = sample(self.unet, self.params, self.noise[:half], self.config, steps=self.sampler_steps, should_stop=stop)
         return to_uint8(torch.cat([first, future.result()]))
 

@@ -15,6 +15,7 @@ Twemoji graphics are CC BY 4.0 (Twitter, Inc. and contributors): credit them whe
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,3 +148,24 @@ def load_split(data_dir, style: str, n_val: int, seed: int = 0) -> tuple[IconSet
     val = set(split_subgroups(reference, n_val, seed=seed)[1].task_names())
     names = icons.task_names()
     return icons.subset([n for n in names if n not in val]), icons.subset([n for n in names if n in val])
+
+
+def unseen_subgroups(icons: IconSet, checkpoints) -> IconSet:
+    """The subgroups none of the checkpoints (folders or Generators) trained on."""
+    seen = set()
+    for ckpt in checkpoints:
+        if hasattr(ckpt, "record"):  # a loaded meta.model.Generator
+            record = ckpt.record
+        elif str(ckpt) == "scratch":
+            continue
+        else:
+            if not (Path(ckpt) / "training.json").exists():
+                raise ValueError(f"{ckpt} is not an Inner Loop checkpoint (no training.json)")
+            record = json.loads((Path(ckpt) / "training.json").read_text())
+        data = record.get("data", {})
+        if data.get("dataset") != "emoji":
+            raise ValueError(f"{ckpt} was not trained on emoji (its training.json says dataset {data.get('dataset')!r})")
+        seen |= set(data.get("train_subgroups", []))
+    if not seen:
+        raise ValueError("no checkpoint names its training subgroups: cannot tell which subgroups are unseen")
+    return icons.subset([n for n in icons.task_names() if n not in seen])

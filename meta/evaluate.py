@@ -145,27 +145,6 @@ def make_icon_tasks(icons: emoji.IconSet, judge: Judge, cfg: EvalConfig) -> Task
     return Tasks(info, torch.stack(support), torch.stack(query), torch.stack(rest), protos, torch.stack(support_emb), torch.tensor(scale))
 
 
-def unseen_subgroups(icons: emoji.IconSet, checkpoints) -> emoji.IconSet:
-    """The subgroups none of the checkpoints (folders or Generators) trained on."""
-    seen = set()
-    for ckpt in checkpoints:
-        if isinstance(ckpt, Generator):
-            record = ckpt.record
-        elif str(ckpt) == "scratch":
-            continue
-        else:
-            if not (Path(ckpt) / "training.json").exists():
-                raise ValueError(f"{ckpt} is not an Inner Loop checkpoint (no training.json)")
-            record = json.loads((Path(ckpt) / "training.json").read_text())
-        data = record.get("data", {})
-        if data.get("dataset") != "emoji":
-            raise ValueError(f"{ckpt} was not trained on emoji (its training.json says dataset {data.get('dataset')!r})")
-        seen |= set(data.get("train_subgroups", []))
-    if not seen:
-        raise ValueError("no checkpoint names its training subgroups: cannot tell which subgroups are unseen")
-    return icons.subset([n for n in icons.task_names() if n not in seen])
-
-
 def scratch(seed: int = 0, channels: int = 1) -> Generator:
     """A randomly initialised generator that adapts all its weights: the no-meta-learning baseline."""
     config = GeneratorConfig(channels=channels)
@@ -361,7 +340,7 @@ def main(argv=None) -> dict:
     cfg = EvalConfig(**{k: v for k, v in args.items() if k in EvalConfig.__dataclass_fields__})
     if args["data"] == "emoji":
         try:
-            data = unseen_subgroups(emoji.load(args["data_dir"], args["style"]), args["checkpoint"])
+            data = emoji.unseen_subgroups(emoji.load(args["data_dir"], args["style"]), args["checkpoint"])
         except ValueError as err:
             p.error(str(err))
         report = evaluate(args["checkpoint"], data, cfg)

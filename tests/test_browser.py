@@ -27,6 +27,22 @@ def browser():
         b.close()
 
 
+def draw_stroke(page, start, step, n):
+    """Open the Draw tab (the page picks the brush) and drag one stroke: from `start` (fractions of the
+    pad) in `n` moves of `step`."""
+    page.get_by_role("tab", name="Draw").click()
+    page.wait_for_function("!document.querySelector('#sketch').innerText.includes('select the draw tool')")  # brush on
+    canvas = page.locator("#sketch canvas").last
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    at = lambda k: (box["x"] + box["width"] * (start[0] + step[0] * k), box["y"] + box["height"] * (start[1] + step[1] * k))
+    page.mouse.move(*at(0))
+    page.mouse.down()
+    for k in range(1, n + 1):
+        page.mouse.move(*at(k), steps=2)
+    page.mouse.up()
+
+
 def test_upload_draw_run_watch_stop(browser, app_url, tmp_path):
     files = []
     for i in range(3):
@@ -48,16 +64,7 @@ def test_upload_draw_run_watch_stop(browser, app_url, tmp_path):
     page.get_by_role("tab", name="Upload").click()
     page.locator("#upload input[type=file]").set_input_files(files)
     page.wait_for_function("document.querySelectorAll('#shots img').length === 3")
-    page.get_by_role("tab", name="Draw").click()
-    page.wait_for_function("!document.querySelector('#sketch').innerText.includes('select the draw tool')")  # brush on
-    canvas = page.locator("#sketch canvas").last
-    canvas.wait_for()
-    box = canvas.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.25)
-    page.mouse.down()
-    for k in range(1, 11):
-        page.mouse.move(box["x"] + box["width"] * (0.25 + 0.05 * k), box["y"] + box["height"] * (0.25 + 0.04 * k), steps=2)
-    page.mouse.up()
+    draw_stroke(page, (0.25, 0.25), (0.05, 0.04), 10)
     page.click("#add-drawing-btn")
     page.wait_for_function("document.querySelectorAll('#shots img').length === 4")
 
@@ -99,16 +106,7 @@ def test_switch_to_colour_icons_draw_in_colour_and_run(browser, app_url, tmp_pat
     assert page.locator("#example-set input").input_value() == "Balloons"
     page.wait_for_function("document.querySelectorAll('#shots img').length === 5")
     # a colour stroke on the pad becomes a sixth (colour) example
-    page.get_by_role("tab", name="Draw").click()
-    page.wait_for_function("!document.querySelector('#sketch').innerText.includes('select the draw tool')")
-    canvas = page.locator("#sketch canvas").last
-    canvas.wait_for()
-    box = canvas.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
-    page.mouse.down()
-    for k in range(1, 9):
-        page.mouse.move(box["x"] + box["width"] * (0.3 + 0.05 * k), box["y"] + box["height"] * 0.5, steps=2)
-    page.mouse.up()
+    draw_stroke(page, (0.3, 0.5), (0.05, 0.0), 8)
     page.click("#add-drawing-btn")
     page.wait_for_function("document.querySelectorAll('#shots img').length === 6")
     page.locator("#inner-steps input[type=number]").fill("2")

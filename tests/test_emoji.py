@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from meta import emoji
-from meta.evaluate import EvalConfig, evaluate, unseen_subgroups
+from meta.emoji import unseen_subgroups
+from meta.evaluate import EvalConfig, evaluate
 from meta.images import BACKGROUND, rgba_to_icon, to_icon
 from meta.judge import Judge, few_shot_accuracy
 from meta.model import Generator
