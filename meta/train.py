@@ -41,6 +41,7 @@ class TrainConfig:
     download: bool = False  # fetch the official Omniglot zips into data_dir first (needs network)
     out: str = "runs/glyphs"
     meta_iters: int = 1000
+    time_budget: float = 0.0  # seconds: stop (validate, save) after this much training time; 0 = no limit
     meta_batch_size: int = 8  # tasks per meta-iteration
     batch_size: int = 64  # images per iteration for joint / autodecoder
     meta_lr: float = 1e-3
@@ -196,7 +197,10 @@ def train(cfg: TrainConfig) -> Path:
         tensors = record.get("_tensors", {})
         if cfg.algo == "autodecoder" and "context_table" in tensors:
             table = tensors["context_table"]
-        if "null_context" in tensors:  # saved with --start-context mean: the trained null context is this one
+        if "null_context" in tensors and cfg.algo == "autodecoder":
+            # saved with --start-context mean: the checkpoint's context is the mean one (where its inner loop
+            # starts: what a meta-learning phase warm-started from it should start from too); the
+            # auto-decoder itself keeps training the null context it was trained with
             loaded[CONTEXT] = tensors["null_context"]
     else:
         unet = build_unet(cfg.generator, seed=cfg.seed)
@@ -271,13 +275,15 @@ def train(cfg: TrainConfig) -> Path:
         done += 1
         bar.set_postfix(loss=f"{loss:.4f}", tasks_per_s=f"{done * cfg.meta_batch_size / (time.time() - t0):.2f}"
                         if cfg.algo not in ("joint", "autodecoder") else None, images_per_s=f"{done * cfg.batch_size / (time.time() - t0):.1f}")
-        last = it + 1 == cfg.meta_iters
+        last = it + 1 == cfg.meta_iters or 0 < cfg.time_budget <= time.time() - t0
         if acc.is_main_process and (((it + 1) % cfg.val_every == 0) or last):
             history.append({**validate(unet, start_params(), val, alphas_cumprod, cfg, out, it + 1), "train_loss": loss,
                             "elapsed_s": round(time.time() - t0, 1)})
             acc.print(json.dumps(history[-1]))
         if ((it + 1) % cfg.save_every == 0) or last:
             save(it + 1)
+        if last:
+            break
     if start >= cfg.meta_iters:
         acc.print(f"{ckpt} already has {start} iterations (--meta-iters {cfg.meta_iters}): nothing to do")
     return ckpt

@@ -104,6 +104,23 @@ def test_autodecoder_sketch_with_mean_start_context_saves_and_resumes(omniglot_d
     assert json.loads((ckpt / "training.json").read_text())["iterations"] == 3
 
 
+def test_context_phase_warm_started_from_an_autodecoder_starts_where_its_inner_loop_starts(omniglot_dir, tmp_path):
+    """--init from a --start-context mean auto-decoder: a CAVIA/MAML phase begins at the checkpoint's
+    own (mean) context, not the null context kept aside for resuming the auto-decoder; --time-budget
+    stops training early, validating and saving the iteration it stopped at."""
+    from safetensors.torch import load_file
+
+    ad = main(["--algo", "autodecoder", "--data-dir", str(omniglot_dir), "--out", str(tmp_path / "ad"), "--meta-iters", "2",
+               "--batch-size", "8", "--val-tasks", "2", "--val-every", "2", *SMALL, "--ctx-sketch", "--start-context", "mean"])
+    mean_ctx = load_file(str(ad / "extra.safetensors"))["context"]
+    phase = main(["--algo", "fomaml", "--adapt", "context", "--init", str(ad), "--data-dir", str(omniglot_dir),
+                  "--out", str(tmp_path / "cavia"), "--meta-iters", "1000", "--time-budget", "0.001", "--meta-lr", "1e-12",
+                  "--meta-batch-size", "2", "--inner-steps", "1", "--val-tasks", "2", "--val-every", "1000"])
+    record = json.loads((phase / "training.json").read_text())
+    assert record["iterations"] == 1 and record["validation"][0]["iter"] == 1  # stopped by the budget, not at 1000
+    torch.testing.assert_close(load_file(str(phase / "extra.safetensors"))["context"], mean_ctx, rtol=0, atol=1e-6)
+
+
 def test_download_checks_md5(tmp_path, monkeypatch):
     monkeypatch.setattr(omniglot.urllib.request, "urlretrieve", lambda url, path: open(path, "wb").write(b"not a zip"))
     with pytest.raises(ValueError, match="md5"):
