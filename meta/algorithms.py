@@ -64,7 +64,7 @@ def maml_step(unet, params, support, query, alphas_cumprod, cfg: InnerConfig, ge
     if cfg.adapt == "context":
         loss = _query_loss_after_adapt(unet, per_task_contexts(params, n_tasks), support, query, alphas_cumprod, cfg, gen) / n_tasks
         loss.backward()
-        return float(loss)
+        return float(loss.detach())
     if vmap:  # noise comes from explicit generators: plain (unbatched) tensors inside vmap
         seed = int(torch.randint(0, 2**30, (1,), generator=gen))
 
@@ -76,7 +76,7 @@ def maml_step(unet, params, support, query, alphas_cumprod, cfg: InnerConfig, ge
         grads, losses = torch.func.vmap(task_grad, randomness="same")(support, query)
         for k, p in params.items():
             p.grad = grads[k].mean(0) if p.grad is None else p.grad + grads[k].mean(0)
-        return float(losses.mean())
+        return float(losses.detach().mean())
     total = 0.0
     for i in range(n_tasks):
         loss = _query_loss_after_adapt(unet, params, support[i], query[i], alphas_cumprod, cfg, gen) / n_tasks
@@ -120,7 +120,7 @@ def joint_step(unet, params, images, alphas_cumprod, gen, table=None, chars=None
         params = {**params, CONTEXT: ctx}
     loss = denoising_loss(unet, params, alphas_cumprod, images, t, eps)
     loss.backward()
-    return float(loss)
+    return float(loss.detach())
 
 
 @torch.no_grad()
