@@ -21,6 +21,9 @@ from diffusers import DDPMScheduler, UNet2DModel
 from safetensors.torch import load_file, save_file
 
 CONTEXT = "context"  # key of the context map in a parameter dict
+# extra.safetensors key of the training images' mean (C, H, W): where the sampler's start is centred
+# (`meta.sampling.sample`); a property of the data the checkpoint was trained on, never adapted
+PRIOR_MEAN = "prior_mean"
 
 
 @dataclass
@@ -171,6 +174,7 @@ def load_checkpoint(path, device="cpu") -> tuple[UNet2DModel, dict, GeneratorCon
     params = {k: v.detach() for k, v in unet.named_parameters()}
     extra_file = path / "extra.safetensors"
     extra = load_file(str(extra_file), device=str(device)) if extra_file.exists() else {}
+    unet.prior_mean = extra.get(PRIOR_MEAN)  # a plain attribute, like sketch_abar: the sampler reads it
     if config.ctx_channels:
         params[CONTEXT] = extra.get(CONTEXT, torch.zeros(config.ctx_channels, config.ctx_size, config.ctx_size, device=device))
     record["_tensors"] = {k: v for k, v in extra.items() if k != CONTEXT}

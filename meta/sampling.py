@@ -54,10 +54,21 @@ def sample(unet, params: dict, noise: torch.Tensor, config: GeneratorConfig, *, 
            steps: int = 10, should_stop: Callable[[], bool] | None = None) -> torch.Tensor:
     """Denoise x_T = noise (N, C, H, W) -- or (T, N, C, H, W) with per-task contexts -- to x_0 in [-1, 1].
 
-    `should_stop` is asked before every sampler step; when it answers True, `Interrupted` is raised."""
+    `should_stop` is asked before every sampler step; when it answers True, `Interrupted` is raised.
+
+    The first step is at t0 < 999 (see `make_scheduler`), where the forward process still holds
+    sqrt(abar_t0) of the image. A checkpoint that knows its training images' mean (`unet.prior_mean`,
+    from extra.safetensors) starts at noise + sqrt(abar_t0) * mean, centred like the marginal (whose
+    variance, 1 - abar + abar * var(x0), is ~1 like the noise's). For colour icons on white (data mean
+    0.52) a start at N(0, I) reads as a grey image and every sample came out a full-frame colour
+    field; from the shifted start they are centred objects on white."""
     sched = make_scheduler(config, sampler, steps)
     params = {k: v.detach() for k, v in params.items()}
     x = noise.to(next(iter(params.values())).device)
+    prior = getattr(unet, "prior_mean", None)
+    if prior is not None:  # centre the start where the forward process's marginal at t0 is centred
+        abar = sched.alphas_cumprod[int(sched.timesteps[0])]
+        x = x + abar.sqrt() * prior.to(x.device, x.dtype)
     for t in sched.timesteps:
         if should_stop is not None and should_stop():
             raise Interrupted

@@ -27,7 +27,8 @@ from . import emoji, omniglot
 from .algorithms import ALGOS, joint_step, maml_step, per_task_contexts, query_loss, reptile_step
 from .images import grid
 from .inner import InnerConfig, adapt
-from .model import CONTEXT, GeneratorConfig, attach_sketch, build_unet, init_params, load_checkpoint, save_checkpoint, scheduler
+from .model import CONTEXT, PRIOR_MEAN, GeneratorConfig, attach_sketch, build_unet, init_params, load_checkpoint, save_checkpoint, scheduler
+from .prior import data_mean
 from .sampling import fixed_noise, sample
 from .tasks import TaskSampler
 
@@ -205,6 +206,7 @@ def train(cfg: TrainConfig) -> Path:
     else:
         unet = build_unet(cfg.generator, seed=cfg.seed)
     unet.to(acc.device)
+    unet.prior_mean = data_mean(train_set).to(acc.device)  # where samples start (meta.sampling), saved below
     params = init_params(unet, cfg.generator)
     if source is not None:
         with torch.no_grad():
@@ -242,6 +244,7 @@ def train(cfg: TrainConfig) -> Path:
         if not acc.is_main_process:
             return
         extra = {"context_table": table.detach()} if table is not None else {}
+        extra[PRIOR_MEAN] = unet.prior_mean
         saved = start_params()
         if saved is not params:  # keep the trained null context for --resume
             extra["null_context"] = params[CONTEXT].detach()

@@ -154,6 +154,30 @@ def test_sampler_is_deterministic_and_in_range():
     assert not torch.equal(a, sample(unet, params, fixed_noise(4, TINY, seed=4), TINY, sampler="dpm", steps=4))
 
 
+def test_sampler_starts_from_the_marginal_around_the_prior_mean(monkeypatch):
+    """With unet.prior_mean the first model call sees noise + sqrt(abar_t0) * mean; without one (or
+    with a zero mean) it sees the noise itself."""
+    from meta import sampling
+    from meta.sampling import make_scheduler
+
+    unet, params, _ = tiny()
+    noise = fixed_noise(3, TINY, seed=5)
+    seen = []
+    real = sampling.predict_noise
+    monkeypatch.setattr(sampling, "predict_noise", lambda u, p, x, t: (seen.append(x.clone()), real(u, p, x, t))[1])
+    plain = sample(unet, params, noise, TINY, steps=4)
+    unet.prior_mean = torch.zeros(1, 8, 8)
+    assert torch.equal(plain, sample(unet, params, noise, TINY, steps=4))
+    mean = torch.linspace(-1, 1, 64).reshape(1, 8, 8)
+    unet.prior_mean = mean
+    seen.clear()
+    shifted = sample(unet, params, noise, TINY, steps=4)
+    sched = make_scheduler(TINY, "dpm", 4)
+    abar = sched.alphas_cumprod[int(sched.timesteps[0])]
+    torch.testing.assert_close(seen[0], noise + abar.sqrt() * mean)
+    assert not torch.equal(plain, shifted) and shifted.abs().max() <= 1
+
+
 def test_checkpoint_round_trips_through_from_pretrained(tmp_path):
     from diffusers import UNet2DModel
 

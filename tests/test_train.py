@@ -97,6 +97,16 @@ def test_autodecoder_sketch_with_mean_start_context_saves_and_resumes(omniglot_d
     extra = load_file(str(ckpt / "extra.safetensors"))
     torch.testing.assert_close(extra["context"], extra["context_table"].mean(0))
     assert not torch.equal(extra["null_context"], extra["context"])
+    # the sampler's prior mean: the mean training drawing (the 25 training alphabets only)
+    train_set, _ = omniglot.split_alphabets(background, 5)
+    torch.testing.assert_close(extra["prior_mean"], torch.from_numpy(train_set.images.mean((0, 1), dtype=np.float64)).float()[None])
+    # ... and `python -m meta.prior` recomputes it for a checkpoint saved without one
+    from safetensors.torch import save_file
+    from meta import prior
+
+    save_file({k: v for k, v in extra.items() if k != "prior_mean"}, str(ckpt / "extra.safetensors"))
+    prior.main([str(ckpt), "--data-dir", str(omniglot_dir)])
+    torch.testing.assert_close(load_file(str(ckpt / "extra.safetensors"))["prior_mean"], extra["prior_mean"])
     assert json.loads((ckpt / "training.json").read_text())["generator"]["ctx_sketch"] is True
     main(args[:args.index("--meta-iters") + 1] + ["3"] + args[args.index("--meta-iters") + 2:] + ["--resume"])
     again = load_file(str(ckpt / "extra.safetensors"))
