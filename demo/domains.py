@@ -35,8 +35,9 @@ DOMAINS = {
                   brush=("#e53935", "#fb8c00", "#fdd835", "#43a047", "#1e88e5", "#8e24aa", "#6d4c41", "#212121"),
                   title="watch a generator learn a new colour icon",
                   intro="One to ten colour icons of one new kind of thing (a transparent or plain background works best). "
-                        "Note: the shipped colour generators are early (2,000-2,750 CPU iterations): they pull colour "
-                        "and layout toward your set but do not yet draw icons (README, Colour icons).",
+                        "Note: the colour generators are still early (~6,000 iterations): they draw rough objects on "
+                        "white and pull colour and layout toward your set; a few samples take its shape (faces from "
+                        "smileys), most do not yet (README, Colour icons).",
                   examples="colour icons of a kind of thing"),
 }
 
