@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from meta.model import Generator, build_unet, save_checkpoint
+from meta.model import PRIOR_MEAN, Generator, build_unet, save_checkpoint
 
 from .render import frame_picture
 
@@ -50,6 +50,9 @@ def export_generator(generator: Generator, params: dict, folder: Path, *, checkp
               "data": generator.record.get("data", {}),  # what the source was trained on, and its credit
               "inner": asdict(inner), "inner_steps_run": steps, "shots": shots, "seed": seed,
               "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+    prior = getattr(generator.unet, "prior_mean", None)
+    if prior is not None:  # the sampler's start: without it the download would not draw what the page showed
+        record["_tensors"] = {PRIOR_MEAN: prior.detach().cpu()}
     save_checkpoint(out, unet, {k: v.detach().cpu() for k, v in params.items()}, generator.config, record)
     return Path(shutil.make_archive(str(folder / "adapted-generator"), "zip", root_dir=out))
 

@@ -1,7 +1,7 @@
 """The sampler's prior mean: the mean of the images a checkpoint was trained on.
 
-`meta.sampling.sample` starts at the forward process's marginal at its first timestep,
-sqrt(abar) * mean + sqrt(1 - abar) * noise, when the checkpoint carries this mean (extra.safetensors,
+`meta.sampling.sample` centres its start where the forward process's marginal at its first timestep
+is centred, noise + sqrt(abar) * mean, when the checkpoint carries this mean (extra.safetensors,
 key `prior_mean`). `meta.train` stores it in every checkpoint it writes; for a checkpoint made
 before, `python -m meta.prior CKPT [CKPT ...] --data-dir DIR` computes it from the training tasks its
 training.json names (the same alphabets / subgroups, nothing else) and adds it.

@@ -102,6 +102,23 @@ def test_run_handler_streams_then_gives_before_after_filmstrip_and_generator(tin
     assert session._tmp is None
 
 
+def test_the_downloaded_generator_keeps_the_prior_mean_and_samples_like_the_page(tiny_models, tiny_assets, tmp_path):
+    from demo.downloads import export_generator
+    from meta.inner import InnerConfig
+    from meta.model import Generator
+    from meta.sampling import fixed_noise, sample
+
+    gen = Generator.load(tiny_assets / tiny_models.default)  # a private copy: the shared models stay untouched
+    gen.unet.prior_mean = torch.linspace(-1, 1, 32 * 32).reshape(1, 32, 32)
+    zip_path = export_generator(gen, gen.params, tmp_path, checkpoint="x", inner=InnerConfig(), steps=0, shots=5, seed=0)
+    shutil.unpack_archive(zip_path, tmp_path / "unzipped")
+    again = Generator.load(tmp_path / "unzipped")
+    torch.testing.assert_close(again.unet.prior_mean, gen.unet.prior_mean)
+    noise = fixed_noise(2, gen.config, seed=0)
+    torch.testing.assert_close(sample(again.unet, again.params, noise, again.config, steps=3),
+                               sample(gen.unet, gen.params, noise, gen.config, steps=3))
+
+
 def test_stop_keeps_the_last_frame_and_reset_leaves_outputs_alone(tiny_models, shots):
     session = Session()
     session.shots = list(shots)
