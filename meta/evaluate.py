@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
 
 from . import emoji, omniglot
 from .algorithms import per_task_contexts, query_loss
+from .figure import plot, safe_name
 from .images import grid
 from .inner import InnerConfig, adapt_steps
 from .judge import Judge, few_shot_accuracy, novelty, novelty_scale, one_shot_accuracy, recognisability
@@ -210,7 +209,7 @@ def save_grids(grids: dict, tasks: Tasks, cfg: EvalConfig, label: str) -> None:
         support[: cfg.shots] = tasks.support[i].numpy()
         pad = lambda x: np.concatenate([x, np.full((cols - len(x), *x.shape[1:]), -1.0, np.float32)])
         sheet = np.concatenate([support] + [pad(rows[s]) for s in cfg.grid_steps if s in rows])
-        name = re.sub(r"[^A-Za-z0-9_()-]+", "_", f"{label}_task{i:02d}_{tasks.info[i]['alphabet']}_{tasks.info[i]['character']}") + ".png"
+        name = safe_name(f"{label}_task{i:02d}_{tasks.info[i]['alphabet']}_{tasks.info[i]['character']}") + ".png"
         grid(sheet, nrow=cols, scale=2).save(out / name)
 
 
@@ -255,50 +254,7 @@ def evaluate(checkpoints, glyphs: GlyphSet | emoji.IconSet, cfg: EvalConfig) -> 
             "config": asdict(cfg), "results": results}
 
 
-# ---- outputs: curves as a PNG (PIL only), and the CLI ----
-
-COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194)]
-
-
-def plot(report: dict, path, size: tuple[int, int] = (330, 240)) -> Path:
-    """Query loss, recognisability and novelty vs inner steps (log1p axis), one line per checkpoint."""
-    panels = [("query_loss", "query loss"), ("recognisability", "recognisability"), ("novelty", "novelty")]
-    results, (w, h), (left, top, bottom) = report["results"], size, (44, 22, 30)
-    legend_h = 16 * len(results) + 8
-    img = Image.new("RGB", (w * len(panels), h + legend_h), "white")
-    draw = ImageDraw.Draw(img)
-    steps = sorted({s for r in results.values() for s in r["steps"]})
-    xpos = lambda s, x0: x0 + left + (w - left - 12) * np.log1p(s) / max(np.log1p(steps[-1]), 1e-9)
-    for p, (key, title) in enumerate(panels):
-        x0 = p * w
-        values = [v for r in results.values() for v in r[key]] + ([0.0, 1.0] if key != "query_loss" else [])
-        lo, hi = min(values), max(values) + 1e-9
-        lo, hi = (lo, hi) if key != "query_loss" else (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
-        ypos = lambda v, lo=lo, hi=hi: top + (h - top - bottom) * (hi - v) / (hi - lo)
-        draw.text((x0 + left, 4), title, fill="black")
-        draw.line([(x0 + left, top), (x0 + left, h - bottom), (x0 + w - 8, h - bottom)], fill="black")
-        dec = max(2, int(-np.floor(np.log10(hi - lo))) + 1)  # enough decimals to tell the ticks apart
-        for v in np.linspace(lo, hi, 5):
-            draw.text((x0 + 2, ypos(v) - 5), f"{v:.{dec}f}", fill="black")
-        for s in steps:
-            draw.line([(xpos(s, x0), h - bottom), (xpos(s, x0), h - bottom + 3)], fill="black")
-            draw.text((xpos(s, x0) - 4, h - bottom + 5), str(s), fill="black")
-        ref = {"recognisability": report.get("chance"), "novelty": 1.0}.get(key)  # chance; a real new drawing
-        for x in range(int(x0 + left), int(x0 + w - 8), 8) if ref is not None else ():
-            draw.line([(x, ypos(ref)), (x + 4, ypos(ref))], fill=(150, 150, 150))
-        for c, r in enumerate(results.values()):
-            pts = [(xpos(s, x0), ypos(v)) for s, v in zip(r["steps"], r[key])]
-            draw.line(pts, fill=COLOURS[c % len(COLOURS)], width=2)
-            for x, y in pts:
-                draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=COLOURS[c % len(COLOURS)])
-        draw.text((x0 + w // 2 - 10, h - 12), "inner steps", fill="black")
-    for c, name in enumerate(results):
-        y = h + 4 + 16 * c
-        draw.line([(left, y + 6), (left + 24, y + 6)], fill=COLOURS[c % len(COLOURS)], width=3)
-        draw.text((left + 30, y), name, fill="black")
-    img.save(path)
-    return Path(path)
-
+# ---- the CLI ----
 
 def _ints(text: str) -> tuple[int, ...]:
     try:

@@ -1,4 +1,5 @@
-"""The README's sample figure, from the per-task grids `meta.evaluate --grid-dir` writes.
+"""Figures of an evaluation: its curves (`plot`, what `meta.evaluate --plot` draws) and the README's
+sample figure, from the per-task grids `meta.evaluate --grid-dir` writes.
 
 `python -m meta.figure --grid-dir DIR --meta LABEL --baseline LABEL --steps 0,5,20 --out samples.png`
 Each column block is one task: its support images, then the meta-learned start's samples (the same
@@ -10,14 +11,63 @@ import argparse
 import re
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 PAD = 2  # meta.images.grid's padding
 
 
+def safe_name(text: str) -> str:
+    """A file name from a label: runs of anything but letters, digits, _ ( ) - become one _."""
+    return re.sub(r"[^A-Za-z0-9_()-]+", "_", text)
+
+
+COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194)]
+
+
+def plot(report: dict, path, size: tuple[int, int] = (330, 240)) -> Path:
+    """Query loss, recognisability and novelty vs inner steps (log1p axis), one line per checkpoint."""
+    panels = [("query_loss", "query loss"), ("recognisability", "recognisability"), ("novelty", "novelty")]
+    results, (w, h), (left, top, bottom) = report["results"], size, (44, 22, 30)
+    legend_h = 16 * len(results) + 8
+    img = Image.new("RGB", (w * len(panels), h + legend_h), "white")
+    draw = ImageDraw.Draw(img)
+    steps = sorted({s for r in results.values() for s in r["steps"]})
+    xpos = lambda s, x0: x0 + left + (w - left - 12) * np.log1p(s) / max(np.log1p(steps[-1]), 1e-9)
+    for p, (key, title) in enumerate(panels):
+        x0 = p * w
+        values = [v for r in results.values() for v in r[key]] + ([0.0, 1.0] if key != "query_loss" else [])
+        lo, hi = min(values), max(values) + 1e-9
+        lo, hi = (lo, hi) if key != "query_loss" else (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+        ypos = lambda v, lo=lo, hi=hi: top + (h - top - bottom) * (hi - v) / (hi - lo)
+        draw.text((x0 + left, 4), title, fill="black")
+        draw.line([(x0 + left, top), (x0 + left, h - bottom), (x0 + w - 8, h - bottom)], fill="black")
+        dec = max(2, int(-np.floor(np.log10(hi - lo))) + 1)  # enough decimals to tell the ticks apart
+        for v in np.linspace(lo, hi, 5):
+            draw.text((x0 + 2, ypos(v) - 5), f"{v:.{dec}f}", fill="black")
+        for s in steps:
+            draw.line([(xpos(s, x0), h - bottom), (xpos(s, x0), h - bottom + 3)], fill="black")
+            draw.text((xpos(s, x0) - 4, h - bottom + 5), str(s), fill="black")
+        ref = {"recognisability": report.get("chance"), "novelty": 1.0}.get(key)  # chance; a real new drawing
+        for x in range(int(x0 + left), int(x0 + w - 8), 8) if ref is not None else ():
+            draw.line([(x, ypos(ref)), (x + 4, ypos(ref))], fill=(150, 150, 150))
+        for c, r in enumerate(results.values()):
+            pts = [(xpos(s, x0), ypos(v)) for s, v in zip(r["steps"], r[key])]
+            draw.line(pts, fill=COLOURS[c % len(COLOURS)], width=2)
+            for x, y in pts:
+                draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=COLOURS[c % len(COLOURS)])
+        draw.text((x0 + w // 2 - 10, h - 12), "inner steps", fill="black")
+    for c, name in enumerate(results):
+        y = h + 4 + 16 * c
+        draw.line([(left, y + 6), (left + 24, y + 6)], fill=COLOURS[c % len(COLOURS)], width=3)
+        draw.text((left + 30, y), name, fill="black")
+    img.save(path)
+    return Path(path)
+
+
 def task_grids(grid_dir: Path, label: str) -> dict[int, Path]:
     """task index -> grid PNG written by meta.evaluate for `label`."""
-    prefix = re.sub(r"[^A-Za-z0-9_()-]+", "_", label) + "_task"
+    prefix = safe_name(label) + "_task"
     out = {}
     for path in sorted(grid_dir.glob(prefix + "*.png")):
         m = re.match(re.escape(prefix) + r"(\d+)_", path.name)
