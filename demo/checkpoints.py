@@ -16,6 +16,7 @@ import torch
 from meta.emoji import CREDITS
 from meta.inner import InnerConfig
 from meta.model import Generator, GeneratorConfig, build_unet, init_params, save_checkpoint
+from meta.sampling import warm_up
 
 from .domains import DOMAINS, domain_of
 from .manifest import how_to_restore, verify_manifest
@@ -94,6 +95,7 @@ def load_models(folder, device: torch.device | None = None) -> Models:
             raise ValueError(f"checkpoint {path} could not be loaded ({type(err).__name__}: {err}); "
                              f"{how_to_restore(path, Path(folder))}") from err
         g.unet.requires_grad_(False)  # the app differentiates w.r.t. parameter dicts, never the module
+        warm_up(g.unet, g.params)  # the compiled preview network, built before anyone waits for a frame
         generators[path.name] = g
     labels = {n: describe(n, g.record) for n, g in generators.items()}
     domains = {n: domain_of(g.record) for n, g in generators.items()}

@@ -29,7 +29,7 @@ import torch
 from .glyphs import glyph_set
 from .inner import InnerConfig, adapt_steps
 from .model import CONTEXT, Generator
-from .sampling import PREVIEW_SAMPLES, PREVIEW_STEPS, fixed_noise, sample
+from .sampling import PREVIEW_SAMPLES, PREVIEW_STEPS, fixed_noise, sample, warm_up
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,6 +56,7 @@ def live(checkpoint: Path, device: torch.device, repeats: int = 20) -> dict:
     """Per-step costs of the studio's loop: adapt one step, then draw the preview from fixed noise."""
     t_load = time.perf_counter()
     g = Generator.load(checkpoint, device)
+    warm_up(g.unet, g.params)  # as the studio does when it loads its checkpoints
     load_s = time.perf_counter() - t_load
     cfg = InnerConfig(**{**g.record["inner"], "first_order": True})
     support = torch.from_numpy(glyph_set(1, 5, first=500).images[0])[:, None].to(device)

@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
-from .model import GeneratorConfig, predict_noise
+from .model import GeneratorConfig, frozen_net, predict_noise
 
 SAMPLERS = ("ddim", "dpm")
 PREVIEW_SAMPLES = 6  # the app's default preview grid: samples ...
@@ -45,6 +45,13 @@ def fixed_noise(n: int, config: GeneratorConfig, seed: int, tasks: int | None = 
     return torch.randn(((tasks,) if tasks else ()) + shape, generator=gen)
 
 
+def warm_up(unet, params: dict) -> bool:
+    """Build the compiled sampling copy of a loaded generator now (~1-2 s on a 2-core CPU), so that the
+    first preview a user waits for does not; True where the compiled path applies (see `frozen_net`)."""
+    with torch.inference_mode():
+        return frozen_net(unet, params) is not None
+
+
 class Interrupted(Exception):
     """Raised by `sample` when its `should_stop` callback says so (a user pressed Stop)."""
 
@@ -69,11 +76,12 @@ def sample(unet, params: dict, noise: torch.Tensor, config: GeneratorConfig, *, 
     if prior is not None:  # centre the start where the forward process's marginal at t0 is centred
         abar = sched.alphas_cumprod[int(sched.timesteps[0])]
         x = x + abar.sqrt() * prior.to(x.device, x.dtype)
+    net = frozen_net(unet, params)  # on CPU with the module's own weights: a compiled copy, ~1.5x faster
     for t in sched.timesteps:
         if should_stop is not None and should_stop():
             raise Interrupted
         # 1. predict the noise in x_t
-        eps = predict_noise(unet, params, x, torch.full(x.shape[:-3], int(t), device=x.device))
+        eps = predict_noise(unet, params, x, torch.full(x.shape[:-3], int(t), device=x.device), net)
         # 2. step x_t -> x_{t-1} (DDIM / DPM-Solver++ update, x_0 clipped / thresholded to [-1, 1])
         x = sched.step(eps, t, x).prev_sample
     return x.clamp(-1, 1)

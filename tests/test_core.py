@@ -164,7 +164,7 @@ def test_sampler_starts_from_the_marginal_around_the_prior_mean(monkeypatch):
     noise = fixed_noise(3, TINY, seed=5)
     seen = []
     real = sampling.predict_noise
-    monkeypatch.setattr(sampling, "predict_noise", lambda u, p, x, t: (seen.append(x.clone()), real(u, p, x, t))[1])
+    monkeypatch.setattr(sampling, "predict_noise", lambda u, p, x, t, net=None: (seen.append(x.clone()), real(u, p, x, t, net))[1])
     plain = sample(unet, params, noise, TINY, steps=4)
     unet.prior_mean = torch.zeros(1, 8, 8)
     assert torch.equal(plain, sample(unet, params, noise, TINY, steps=4))
@@ -176,6 +176,35 @@ def test_sampler_starts_from_the_marginal_around_the_prior_mean(monkeypatch):
     abar = sched.alphas_cumprod[int(sched.timesteps[0])]
     torch.testing.assert_close(seen[0], noise + abar.sqrt() * mean)
     assert not torch.equal(plain, shifted) and shifted.abs().max() <= 1
+
+
+def test_frozen_sampling_net_matches_functional_call_and_applies_only_where_it_is_valid():
+    """The compiled copy the sampler uses on CPU gives the same eps (batch, per-task contexts), is
+    rebuilt when the module's weights change in place, and is refused for other weights or with autograd."""
+    from meta.model import frozen_net, predict_noise
+    cfg = GeneratorConfig(block_out_channels=(8, 16), norm_num_groups=4, sample_size=16, ctx_channels=2, ctx_size=4, ctx_sketch=True)
+    unet = build_unet(cfg).eval()
+    params = {k: v.detach() for k, v in init_params(unet, cfg).items()}
+    params[CONTEXT] = torch.randn(3, 2, 4, 4, generator=torch.Generator().manual_seed(0))  # 3 tasks
+    x_t, t = torch.randn(3, 5, 1, 16, 16, generator=torch.Generator().manual_seed(1)), torch.tensor(700)
+    tt = t.expand(3, 5)
+    assert frozen_net(unet, params) is None  # autograd on: never
+    with torch.inference_mode():
+        net = frozen_net(unet, params)
+        assert net is not None and frozen_net(unet, params) is net  # built once, then cached
+        torch.testing.assert_close(predict_noise(unet, params, x_t, tt, net), predict_noise(unet, params, x_t, tt), rtol=1e-4, atol=1e-4)
+        one = {**params, CONTEXT: params[CONTEXT][0]}  # one task, a shared context: (N, C, H, W)
+        torch.testing.assert_close(predict_noise(unet, one, x_t[0], tt[0], net), predict_noise(unet, one, x_t[0], tt[0]), rtol=1e-4, atol=1e-4)
+        other = {k: (v.clone() + 0.01 if k != CONTEXT else v) for k, v in params.items()}
+        assert frozen_net(unet, other) is None  # adapted weights: the functional path
+        assert frozen_net(unet, {k: v for k, v in params.items() if "conv_in" not in k}) is None
+    with torch.no_grad():
+        unet.conv_in.weight.add_(0.05)  # an optimizer step on the module itself (meta.train samples mid-training)
+    with torch.inference_mode():
+        rebuilt = frozen_net(unet, params)
+        assert rebuilt is not net
+        torch.testing.assert_close(predict_noise(unet, params, x_t, tt, rebuilt), predict_noise(unet, params, x_t, tt), rtol=1e-4, atol=1e-4)
+        assert not torch.allclose(predict_noise(unet, params, x_t, tt, rebuilt), predict_noise(unet, params, x_t, tt, net), atol=1e-3)
 
 
 def test_checkpoint_round_trips_through_from_pretrained(tmp_path):
