@@ -31,7 +31,7 @@ from .algorithms import per_task_contexts, query_loss
 from .figure import plot, safe_name
 from .images import grid
 from .inner import InnerConfig, adapt_steps
-from .judge import Judge, few_shot_accuracy, novelty, novelty_scale, one_shot_accuracy, recognisability
+from .judge import Judge, distances, few_shot_accuracy, novelty, novelty_scale, one_shot_accuracy, recognisability
 from .model import Generator, GeneratorConfig, build_unet, init_params
 from .omniglot import GlyphSet
 from .sampling import PREVIEW_SAMPLER, fixed_noise, sample
@@ -83,12 +83,23 @@ class Tasks:
     prototypes: list[torch.Tensor]  # per task (ways, E), the target first
     support_emb: torch.Tensor  # (T, shots, E)
     scale: torch.Tensor  # (T,) novelty's unit
+    radius: float = float("inf")  # recognisability_within's reach (set by `set_radius`)
 
-    def score(self, judge: Judge, samples: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """samples (T, S, 1, H, W) -> per-task recognisability (T,) and novelty (T,)."""
+    def set_radius(self, judge: Judge, quantile: float = 0.95) -> Tasks:
+        """The `quantile` of real held-out drawings' distances to their own character's prototype,
+        pooled over all tasks (a few drawings per task are too few for a per-task quantile)."""
+        z = judge.embed(self.rest)
+        d = torch.cat([distances(z[i], self.prototypes[i][:1]).flatten() for i in range(len(z))])
+        self.radius = float(torch.quantile(d, quantile))
+        return self
+
+    def score(self, judge: Judge, samples: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """samples (T, S, 1, H, W) -> per-task recognisability, novelty and recognisability_within (T,)."""
         z = judge.embed(samples)
         recog = [recognisability(z[i], self.prototypes[i]) for i in range(len(z))]
-        return np.array(recog), np.array([novelty(z[i], self.support_emb[i], float(self.scale[i])) for i in range(len(z))])
+        within = [recognisability(z[i], self.prototypes[i], radius=self.radius) for i in range(len(z))]
+        nov = [novelty(z[i], self.support_emb[i], float(self.scale[i])) for i in range(len(z))]
+        return np.array(recog), np.array(nov), np.array(within)
 
 
 def make_tasks(glyphs: GlyphSet, judge: Judge, cfg: EvalConfig) -> Tasks:
@@ -166,7 +177,7 @@ def evaluate_generator(gen: Generator, tasks: Tasks, judge: Judge, cfg: EvalConf
     alphas, n_tasks = gen.alphas_cumprod, len(tasks.support)
     noise = fixed_noise(cfg.samples, gen.config, cfg.seed, tasks=n_tasks)  # (T, S, C, H, W), the same for every step
     base = {k: v.detach() for k, v in gen.params.items()}
-    loss, recog, nov = (np.zeros((len(cfg.steps), n_tasks)) for _ in range(3))
+    loss, recog, nov, within = (np.zeros((len(cfg.steps), n_tasks)) for _ in range(4))
     grids = {}
     if inner.adapt == "context":  # every task owns its context: (T, c, h, w)
         groups = [(np.arange(n_tasks), per_task_contexts(base, n_tasks), cfg.seed)]
@@ -176,7 +187,7 @@ def evaluate_generator(gen: Generator, tasks: Tasks, judge: Judge, cfg: EvalConf
         # 1. query loss at fixed (t, eps), 2. samples from fixed noise, 3. the judge's scores
         loss[j, idx] = query_loss(gen.unet, p, alphas, query).numpy()
         x0 = sample(gen.unet, p, x_T, gen.config, sampler=cfg.sampler, steps=cfg.sampler_steps).reshape(len(idx), *x_T.shape[-4:])
-        recog[j, idx], nov[j, idx] = tasks.score(judge, x0)
+        recog[j, idx], nov[j, idx], within[j, idx] = tasks.score(judge, x0)
         for k, i in enumerate(idx):
             if i < cfg.grid_tasks and cfg.steps[j] in cfg.grid_steps:
                 grids.setdefault(int(i), {})[cfg.steps[j]] = x0[k].numpy()
@@ -196,6 +207,7 @@ def evaluate_generator(gen: Generator, tasks: Tasks, judge: Judge, cfg: EvalConf
     return {"steps": list(cfg.steps), "query_loss": loss.mean(1).tolist(), "query_loss_stderr": stderr(loss),
             "recognisability": recog.mean(1).tolist(), "recognisability_stderr": stderr(recog),
             "novelty": nov.mean(1).tolist(), "novelty_stderr": stderr(nov),
+            "recognisability_within": within.mean(1).tolist(), "recognisability_within_stderr": stderr(within),
             "algo": gen.record.get("algo"), "iterations": gen.record.get("iterations"), "inner": asdict(inner)}
 
 
@@ -241,7 +253,7 @@ def evaluate(checkpoints, glyphs: GlyphSet | emoji.IconSet, cfg: EvalConfig) -> 
     else:
         one_shot = one_shot_accuracy(judge.embed(glyphs.images[:, :, None]), glyphs, runs=cfg.judge_runs, seed=cfg.seed)
         tasks = make_tasks(glyphs, judge, cfg)
-    real = tasks.score(judge, tasks.rest)
+    real = tasks.set_radius(judge).score(judge, tasks.rest)
     results = {}
     for label, ckpt in checkpoints.items():
         t0, cpu0 = time.time(), time.process_time()
@@ -249,7 +261,8 @@ def evaluate(checkpoints, glyphs: GlyphSet | emoji.IconSet, cfg: EvalConfig) -> 
         results[label] = {**evaluate_generator(gen, tasks, judge, cfg, label), "checkpoint": str(ckpt) if not isinstance(ckpt, Generator) else label,
                           "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - cpu0, 1)}
     return {"judge_one_shot_accuracy": one_shot["accuracy"], "judge_one_shot": one_shot,
-            "real_drawings": {"recognisability": float(real[0].mean()), "novelty": float(real[1].mean())},
+            "real_drawings": {"recognisability": float(real[0].mean()), "novelty": float(real[1].mean()),
+                              "recognisability_within": float(real[2].mean()), "radius": tasks.radius},
             "chance": float(np.mean([1 / t["ways"] for t in tasks.info])), "tasks": tasks.info,
             "config": asdict(cfg), "results": results}
 

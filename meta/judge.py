@@ -85,9 +85,11 @@ def distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.cdist(a, b)
 
 
-def recognisability(samples: torch.Tensor, prototypes: torch.Tensor, target: int = 0) -> float:
-    """Fraction of samples (S, D) whose nearest prototype (W, D) is prototypes[target]."""
-    return float((distances(samples, prototypes).argmin(-1) == target).float().mean())
+def recognisability(samples: torch.Tensor, prototypes: torch.Tensor, target: int = 0, radius: float = float("inf")) -> float:
+    """Fraction of samples (S, D) whose nearest prototype (W, D) is prototypes[target] -- and, with a
+    radius, that lie within it of that prototype."""
+    d = distances(samples, prototypes)
+    return float(((d.argmin(-1) == target) & (d[:, target] <= radius)).float().mean())
 
 
 def novelty(samples: torch.Tensor, support: torch.Tensor, scale: float) -> float:

@@ -80,13 +80,17 @@ def test_judge_one_shot_accuracy_on_unseen_alphabets(evaluation, judge):
 @needs_judge
 def test_recognisability_is_high_for_real_drawings_and_chance_for_the_wrong_input(tasks, judge):
     chance = np.mean([1 / t["ways"] for t in tasks.info])
-    real, _ = tasks.score(judge, tasks.rest[:, :10])
+    tasks.set_radius(judge)
+    real, _, real_within = tasks.score(judge, tasks.rest[:, :10])
     assert real.mean() >= 0.8, real.mean()
-    other, _ = tasks.score(judge, torch.roll(tasks.rest[:, :10], 1, dims=0))  # another task's character
+    assert 0.7 <= real_within.mean() <= real.mean(), real_within.mean()  # 95 % of real drawings lie within the radius
+    other, _, _ = tasks.score(judge, torch.roll(tasks.rest[:, :10], 1, dims=0))  # another task's character
     assert other.mean() <= chance + 0.1, other.mean()
     noise = torch.rand(tasks.rest[:, :10].shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    assert tasks.score(judge, noise)[0].mean() <= chance + 0.15
-    assert tasks.score(judge, torch.full_like(noise, -1.0))[0].mean() <= chance + 0.15  # blank page
+    blank = torch.full_like(noise, -1.0)
+    for wrong in (noise, blank):
+        recog, _, within = tasks.score(judge, wrong)
+        assert recog.mean() <= chance + 0.15 and within.mean() <= 0.01, (recog.mean(), within.mean())
 
 
 @needs_data
