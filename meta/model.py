@@ -143,13 +143,31 @@ class _Eps(torch.nn.Module):
 _FREEZE_LOCK = threading.Lock()  # two workers sampling from one shared module build its frozen copy once
 
 
-def _fingerprint(unet: UNet2DModel) -> tuple:
-    # storage and in-place version of every weight: an optimizer step on the module changes it
-    return tuple((p.data_ptr(), p._version) for p in unet.parameters())
+def _version(w: torch.Tensor) -> int:
+    return -1 if w.is_inference() else w._version  # inference tensors keep no version counter
+
+
+class _Frozen:
+    """A frozen copy of a UNet and the weight tensors it was made from (held, so that their storage
+    cannot be reused by other tensors while the copy is in use). Immutable: deep copies of the module
+    (the studio copies it per run, see demo.engine) share it instead of copying it."""
+
+    def __init__(self, weights: dict, net):
+        self.weights, self.net = weights, net
+        self.versions = {k: _version(w) for k, w in weights.items()}
+
+    def matches(self, weights: dict) -> bool:
+        # the same tensors (storage), not changed in place since (an optimizer step bumps _version)
+        return weights.keys() == self.weights.keys() and all(
+            w.data_ptr() == self.weights[k].data_ptr() and _version(w) == self.versions[k] for k, w in weights.items())
+
+    def __deepcopy__(self, memo):
+        return self
 
 
 def frozen_net(unet: UNet2DModel, params: dict):
-    """The UNet as a frozen TorchScript function (x, t) -> eps, or None where it does not apply.
+    """The UNet with `params`' weights as a frozen TorchScript function (x, t) -> eps, or None where
+    it does not apply.
 
     Sampling on CPU evaluates the same fixed-shape network 8-20 times per preview, and at 32 x 32
     much of each evaluation is Python and dispatch: traced, frozen (weights folded in as constants)
@@ -158,29 +176,32 @@ def frozen_net(unet: UNet2DModel, params: dict):
     gives about the same speed after a 2-minute compile on 2 cores, which a Space cannot afford;
     this takes ~1-2 s, once per checkpoint (cached on the module, rebuilt if its weights change).
 
-    Applies only without autograd, on CPU, in float32, and when `params`' weights are the module's
-    own tensors (context adaptation and unadapted previews); a lane that adapts the weights
-    themselves gets None and samples through `functional_call` as before.
+    Applies only without autograd, on CPU, in float32, and to the weights the module was loaded with
+    (context adaptation, unadapted previews); a lane that adapts the weights themselves gets None and
+    samples through `functional_call` as before. It is built only from the module's own weights
+    (`meta.sampling.warm_up` at load); copies of the module reuse it for those same weights.
     """
-    own = dict(unet.named_parameters())
-    first = next(iter(own.values()))
+    first = next(unet.parameters())
     if torch.is_grad_enabled() or first.device.type != "cpu" or first.dtype != torch.float32:
         return None
     weights = {k: v for k, v in params.items() if k != CONTEXT}
+    cached = getattr(unet, "_frozen", None)
+    if cached is not None and cached.matches(weights):
+        return cached.net
+    own = dict(unet.named_parameters())
     if weights.keys() != own.keys() or any(weights[k].data_ptr() != p.data_ptr() for k, p in own.items()):
         return None
-    key = _fingerprint(unet)
     with _FREEZE_LOCK:
         cached = getattr(unet, "_frozen", None)
-        if cached is None or cached[0] != key:
+        if cached is None or not cached.matches(weights):
             c = unet.config
             example = (torch.randn(2, c.in_channels, c.sample_size, c.sample_size), torch.full((2,), 500))
             with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # TracerWarnings and torch.jit's deprecation notice
                 traced = torch.jit.trace(_Eps(unet).eval(), example, check_trace=False)
                 net = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
-            unet._frozen = cached = (key, net)
-        return cached[1]
+            unet._frozen = cached = _Frozen(dict(weights), net)
+        return cached.net
 
 
 def add_noise(alphas_cumprod: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

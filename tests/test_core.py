@@ -180,7 +180,8 @@ def test_sampler_starts_from_the_marginal_around_the_prior_mean(monkeypatch):
 
 def test_frozen_sampling_net_matches_functional_call_and_applies_only_where_it_is_valid():
     """The compiled copy the sampler uses on CPU gives the same eps (batch, per-task contexts), is
-    rebuilt when the module's weights change in place, and is refused for other weights or with autograd."""
+    shared by copies of the module, rebuilt when the module's weights change in place, and refused
+    for other weights or with autograd."""
     from meta.model import frozen_net, predict_noise
     cfg = GeneratorConfig(block_out_channels=(8, 16), norm_num_groups=4, sample_size=16, ctx_channels=2, ctx_size=4, ctx_sketch=True)
     unet = build_unet(cfg).eval()
@@ -192,6 +193,8 @@ def test_frozen_sampling_net_matches_functional_call_and_applies_only_where_it_i
     with torch.inference_mode():
         net = frozen_net(unet, params)
         assert net is not None and frozen_net(unet, params) is net  # built once, then cached
+        import copy
+        assert frozen_net(copy.deepcopy(unet), params) is net  # the studio's per-run module copy reuses it
         torch.testing.assert_close(predict_noise(unet, params, x_t, tt, net), predict_noise(unet, params, x_t, tt), rtol=1e-4, atol=1e-4)
         one = {**params, CONTEXT: params[CONTEXT][0]}  # one task, a shared context: (N, C, H, W)
         torch.testing.assert_close(predict_noise(unet, one, x_t[0], tt[0], net), predict_noise(unet, one, x_t[0], tt[0]), rtol=1e-4, atol=1e-4)
