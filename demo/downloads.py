@@ -50,9 +50,13 @@ def export_generator(generator: Generator, params: dict, folder: Path, *, checkp
               "data": generator.record.get("data", {}),  # what the source was trained on, and its credit
               "inner": asdict(inner), "inner_steps_run": steps, "shots": shots, "seed": seed,
               "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+    record["_tensors"] = {}
     prior = getattr(generator.unet, "prior_mean", None)
     if prior is not None:  # the sampler's start: without it the download would not draw what the page showed
-        record["_tensors"] = {PRIOR_MEAN: prior.detach().cpu()}
+        record["_tensors"][PRIOR_MEAN] = prior.detach().cpu()
+    if generator.guidance is not None:  # likewise the sampler's guidance, and the null context it needs
+        record["sampling"] = dict(generator.record["sampling"])
+        record["_tensors"]["null_context"] = generator.guidance.null_context.detach().cpu()
     save_checkpoint(out, unet, {k: v.detach().cpu() for k, v in params.items()}, generator.config, record)
     return Path(shutil.make_archive(str(folder / "adapted-generator"), "zip", root_dir=out))
 

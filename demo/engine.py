@@ -88,6 +88,7 @@ class _Runner:
         support = support.to(device)
         self.noise = fixed_noise(settings.samples, g.config, settings.seed).to(device)
         self.sampler_steps, self.should_stop = settings.sampler_steps, should_stop
+        self.guidance = g.guidance  # the checkpoint's own sampler settings, as meta.evaluate measures them
         self.params = g.params
         run = dict(seed=settings.seed, steps=settings.inner_steps)
         self.steps = adapt_steps(self.unet, g.params, support, self.ac, lane.cfg, **run)
@@ -105,14 +106,16 @@ class _Runner:
     def preview(self, interruptible: bool = True) -> np.ndarray:
         stop = self.should_stop if interruptible else None
         if self.helper is None or len(self.noise) < 2:
-            return to_uint8(sample(self.unet, self.params, self.noise, self.config, steps=self.sampler_steps, should_stop=stop))
+            return to_uint8(sample(self.unet, self.params, self.noise, self.config, steps=self.sampler_steps, should_stop=stop,
+                                   guidance=self.guidance))
         # one lane on several workers: the second half of the grid is drawn on another worker
         pool, unet = self.helper
         half = len(self.noise) // 2
 
         # meta.sampling.sample runs under inference_mode itself, on whichever thread calls it
-        future = pool.submit(sample, unet, self.params, self.noise[half:], self.config, steps=self.sampler_steps, should_stop=stop)
-        first = sample(self.unet, self.params, self.noise[:half], self.config, steps=self.sampler_steps, should_stop=stop)
+        kw = dict(steps=self.sampler_steps, should_stop=stop, guidance=self.guidance)
+        future = pool.submit(sample, unet, self.params, self.noise[half:], self.config, **kw)
+        first = sample(self.unet, self.params, self.noise[:half], self.config, **kw)
         return to_uint8(torch.cat([first, future.result()]))
 
     def main_job(self, advance: bool) -> np.ndarray:

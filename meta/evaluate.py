@@ -34,7 +34,7 @@ from .inner import InnerConfig, adapt_steps
 from .judge import Judge, distances, few_shot_accuracy, novelty, novelty_scale, one_shot_accuracy, recognisability
 from .model import Generator, GeneratorConfig, build_unet, init_params
 from .omniglot import GlyphSet
-from .sampling import PREVIEW_SAMPLER, fixed_noise, sample
+from .sampling import PREVIEW_SAMPLER, Guidance, fixed_noise, sample
 
 DEFAULT_JUDGE = Path(__file__).resolve().parents[1] / "assets" / "judge"
 DEFAULT_JUDGES = {"omniglot": DEFAULT_JUDGE, "emoji": DEFAULT_JUDGE.with_name("judge-emoji")}
@@ -56,6 +56,7 @@ class EvalConfig:
     inner_lr: float | None = None  # None: each checkpoint's own inner-loop settings
     adapt: str | None = None
     optimizer: str | None = None
+    guidance: float | None = None  # None: each checkpoint's own sampler guidance; 1: none
     grid_dir: str = ""  # per-task sample grids (support row, then samples after grid_steps)
     grid_steps: tuple[int, ...] = (0, 5, 20)
     grid_tasks: int = 4
@@ -67,6 +68,8 @@ class EvalConfig:
             raise ValueError(f"need shots >= 1, reference >= 1, shots + reference < {n_drawings}; got {self.shots}, {self.reference}")
         if self.tasks < 1 or self.samples < 1 or self.ways < 2:
             raise ValueError(f"need tasks >= 1, samples >= 1, ways >= 2; got {self.tasks}, {self.samples}, {self.ways}")
+        if self.guidance is not None and not 0 < self.guidance <= 20:
+            raise ValueError(f"guidance must be in (0, 20], got {self.guidance}")
         if self.grid_dir and not set(self.grid_steps) <= set(self.steps):
             raise ValueError(f"grid steps {self.grid_steps} must be among the measured steps {self.steps}")
         return self
@@ -171,9 +174,23 @@ def inner_config(record: dict, cfg: EvalConfig) -> InnerConfig:
     return InnerConfig(**{**inner, **{k: v for k, v in overrides.items() if v is not None}}).validate()
 
 
+def guidance_for(gen: Generator, cfg: EvalConfig) -> Guidance | None:
+    """The checkpoint's own sampler guidance, or cfg.guidance's scale over its whole range (1: none)."""
+    if cfg.guidance is None:
+        return gen.guidance
+    null = gen.record.get("_tensors", {}).get("null_context")
+    if cfg.guidance == 1:
+        return None
+    if null is None:
+        raise ValueError(f"--guidance {cfg.guidance} needs a checkpoint trained with a null context (the auto-decoder); "
+                         f"{gen.record.get('algo')} has none")
+    return Guidance(cfg.guidance, null)
+
+
 def evaluate_generator(gen: Generator, tasks: Tasks, judge: Judge, cfg: EvalConfig, label: str = "") -> dict:
     """Adapt to every task and measure after each of cfg.steps; context adaptation runs all tasks in one batch."""
     inner = inner_config(gen.record, cfg)
+    guidance = guidance_for(gen, cfg)
     alphas, n_tasks = gen.alphas_cumprod, len(tasks.support)
     noise = fixed_noise(cfg.samples, gen.config, cfg.seed, tasks=n_tasks)  # (T, S, C, H, W), the same for every step
     base = {k: v.detach() for k, v in gen.params.items()}
@@ -186,7 +203,7 @@ def evaluate_generator(gen: Generator, tasks: Tasks, judge: Judge, cfg: EvalConf
     def measure(j: int, p: dict, idx: np.ndarray, query: torch.Tensor, x_T: torch.Tensor) -> None:
         # 1. query loss at fixed (t, eps), 2. samples from fixed noise, 3. the judge's scores
         loss[j, idx] = query_loss(gen.unet, p, alphas, query).numpy()
-        x0 = sample(gen.unet, p, x_T, gen.config, sampler=cfg.sampler, steps=cfg.sampler_steps).reshape(len(idx), *x_T.shape[-4:])
+        x0 = sample(gen.unet, p, x_T, gen.config, sampler=cfg.sampler, steps=cfg.sampler_steps, guidance=guidance).reshape(len(idx), *x_T.shape[-4:])
         recog[j, idx], nov[j, idx], within[j, idx] = tasks.score(judge, x0)
         for k, i in enumerate(idx):
             if i < cfg.grid_tasks and cfg.steps[j] in cfg.grid_steps:
@@ -208,7 +225,8 @@ def evaluate_generator(gen: Generator, tasks: Tasks, judge: Judge, cfg: EvalConf
             "recognisability": recog.mean(1).tolist(), "recognisability_stderr": stderr(recog),
             "novelty": nov.mean(1).tolist(), "novelty_stderr": stderr(nov),
             "recognisability_within": within.mean(1).tolist(), "recognisability_within_stderr": stderr(within),
-            "algo": gen.record.get("algo"), "iterations": gen.record.get("iterations"), "inner": asdict(inner)}
+            "algo": gen.record.get("algo"), "iterations": gen.record.get("iterations"), "inner": asdict(inner),
+            "guidance": ({"scale": guidance.scale, "t_min": guidance.t_min, "t_max": guidance.t_max} if guidance else None)}
 
 
 def save_grids(grids: dict, tasks: Tasks, cfg: EvalConfig, label: str) -> None:
@@ -301,6 +319,8 @@ def main(argv=None) -> dict:
     p.add_argument("--inner-lr", type=float, default=None, help="override the checkpoints' inner_lr")
     p.add_argument("--adapt", default=None, choices=("context", "all", "weights"), help="override what the inner loop adapts")
     p.add_argument("--optimizer", default=None, choices=("adam", "sgd"), help="override the inner optimizer")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="override the checkpoints' classifier-free guidance scale (1 = none; default: each checkpoint's own)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     args = vars(p.parse_args(argv))
     if args["threads"]:

@@ -282,6 +282,17 @@ class Generator:
         return cls(*load_checkpoint(path, device))
 
     @property
+    def guidance(self):
+        """The checkpoint's classifier-free guidance (training.json "sampling": {"guidance": scale,
+        "guidance_t_min", "guidance_t_max"}, with its null context), or None: what every sampler
+        that shows or measures this checkpoint uses (the studio, meta.evaluate, meta.bench)."""
+        from .sampling import Guidance  # sampling imports this module
+        s, null = self.record.get("sampling", {}), self.record.get("_tensors", {}).get("null_context")
+        if null is None or s.get("guidance", 1.0) == 1.0:
+            return None
+        return Guidance(float(s["guidance"]), null, int(s.get("guidance_t_min", 0)), int(s.get("guidance_t_max", 1000)))
+
+    @property
     def alphas_cumprod(self) -> torch.Tensor:
         if "_alphas_cumprod" not in self.__dict__:
             self.__dict__["_alphas_cumprod"] = scheduler(self.config).alphas_cumprod.to(next(iter(self.params.values())).device)

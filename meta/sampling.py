@@ -5,12 +5,13 @@ so the same noise and parameters give the same samples, bit for bit.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
-from .model import GeneratorConfig, frozen_net, predict_noise
+from .model import CONTEXT, GeneratorConfig, frozen_net, predict_noise
 
 SAMPLERS = ("ddim", "dpm")
 PREVIEW_SAMPLES = 6  # the app's default preview grid: samples ...
@@ -52,16 +53,54 @@ def warm_up(unet, params: dict) -> bool:
         return frozen_net(unet, params) is not None
 
 
+@dataclass(frozen=True)
+class Guidance:
+    """Classifier-free guidance (Ho & Salimans 2022) toward the adapted context.
+
+    A context-conditioned checkpoint trained with a shared *null* context for a fraction of its
+    images (`meta.train --p-null`, the auto-decoder) predicts eps_null without a character; the
+    sampler then uses eps_null + scale * (eps_context - eps_null): scale 1 is plain sampling, > 1
+    moves samples further toward what the context holds. Both predictions share one UNet call.
+    Only sampler steps with t_min <= t <= t_max are guided."""
+
+    scale: float
+    null_context: torch.Tensor
+    t_min: int = 0
+    t_max: int = 1000
+
+    def __post_init__(self):
+        if not 0 < self.scale <= 20:
+            raise ValueError(f"guidance scale must be in (0, 20], got {self.scale}")
+        if not 0 <= self.t_min <= self.t_max:
+            raise ValueError(f"guidance needs 0 <= t_min <= t_max, got {self.t_min}, {self.t_max}")
+
+    def applies(self, t: int) -> bool:
+        return self.scale != 1 and self.t_min <= t <= self.t_max
+
+
+def guided_noise(unet, params: dict, x: torch.Tensor, t: torch.Tensor, guidance: Guidance, net=None) -> torch.Tensor:
+    """eps_null + scale * (eps_context - eps_null) for x (N, C, H, W) or (T, N, C, H, W) and params'
+    context (c, h, w) or (T, c, h, w): the conditional and null predictions in one batch of twice the size."""
+    ctx = params[CONTEXT]
+    xs = x if x.dim() == 5 else x[None]  # (T, N, C, H, W)
+    ctxs = ctx.reshape(-1, *ctx.shape[-3:]).expand(xs.shape[0], -1, -1, -1)  # (T, c, h, w)
+    null = guidance.null_context.to(ctxs).expand_as(ctxs)
+    eps = predict_noise(unet, {**params, CONTEXT: torch.cat([ctxs, null])}, torch.cat([xs, xs]), t.reshape(-1)[:1].expand(2 * xs.shape[0], xs.shape[1]), net)
+    cond, uncond = eps.chunk(2)
+    return (uncond + guidance.scale * (cond - uncond)).reshape(x.shape)
+
+
 class Interrupted(Exception):
     """Raised by `sample` when its `should_stop` callback says so (a user pressed Stop)."""
 
 
 @torch.inference_mode()  # no autograd bookkeeping at all (a few % faster than no_grad on CPU)
 def sample(unet, params: dict, noise: torch.Tensor, config: GeneratorConfig, *, sampler: str = PREVIEW_SAMPLER,
-           steps: int = 10, should_stop: Callable[[], bool] | None = None) -> torch.Tensor:
+           steps: int = 10, should_stop: Callable[[], bool] | None = None, guidance: Guidance | None = None) -> torch.Tensor:
     """Denoise x_T = noise (N, C, H, W) -- or (T, N, C, H, W) with per-task contexts -- to x_0 in [-1, 1].
 
     `should_stop` is asked before every sampler step; when it answers True, `Interrupted` is raised.
+    `guidance` (a checkpoint's `Generator.guidance`) turns on classifier-free guidance.
 
     The first step is at t0 < 999 (see `make_scheduler`), where the forward process still holds
     sqrt(abar_t0) of the image. A checkpoint that knows its training images' mean (`unet.prior_mean`,
@@ -80,8 +119,12 @@ def sample(unet, params: dict, noise: torch.Tensor, config: GeneratorConfig, *, 
     for t in sched.timesteps:
         if should_stop is not None and should_stop():
             raise Interrupted
-        # 1. predict the noise in x_t
-        eps = predict_noise(unet, params, x, torch.full(x.shape[:-3], int(t), device=x.device), net)
+        # 1. predict the noise in x_t (guided toward the context, where the checkpoint asks for it)
+        tt = torch.full(x.shape[:-3], int(t), device=x.device)
+        if guidance is not None and CONTEXT in params and guidance.applies(int(t)):
+            eps = guided_noise(unet, params, x, tt, guidance, net)
+        else:
+            eps = predict_noise(unet, params, x, tt, net)
         # 2. step x_t -> x_{t-1} (DDIM / DPM-Solver++ update, x_0 clipped / thresholded to [-1, 1])
         x = sched.step(eps, t, x).prev_sample
     return x.clamp(-1, 1)

@@ -12,7 +12,7 @@ from demo.explain import NO_RESULTS, results_markdown
 from demo.handlers import make_lanes, make_run, request_stop, reset, show_step
 from demo.session import MAX_FRAMES, Session, delete_session
 from demo.shots import example_sets, glyph_from_image
-from meta.model import load_checkpoint
+from meta.model import CONTEXT, load_checkpoint
 
 OUTPUTS = 8  # meta grid, baseline grid, plot, status, before/after, slider, gif, zip
 
@@ -102,7 +102,7 @@ def test_run_handler_streams_then_gives_before_after_filmstrip_and_generator(tin
     assert session._tmp is None
 
 
-def test_the_downloaded_generator_keeps_the_prior_mean_and_samples_like_the_page(tiny_models, tiny_assets, tmp_path):
+def test_the_downloaded_generator_keeps_the_prior_mean_and_guidance_and_samples_like_the_page(tiny_models, tiny_assets, tmp_path):
     from demo.downloads import export_generator
     from meta.inner import InnerConfig
     from meta.model import Generator
@@ -110,13 +110,19 @@ def test_the_downloaded_generator_keeps_the_prior_mean_and_samples_like_the_page
 
     gen = Generator.load(tiny_assets / tiny_models.default)  # a private copy: the shared models stay untouched
     gen.unet.prior_mean = torch.linspace(-1, 1, 32 * 32).reshape(1, 32, 32)
+    if CONTEXT in gen.params:  # a guided checkpoint: the download must guide the same way
+        gen.record["sampling"] = {"guidance": 2.0}
+        gen.record["_tensors"]["null_context"] = torch.randn(gen.params[CONTEXT].shape, generator=torch.Generator().manual_seed(0))
     zip_path = export_generator(gen, gen.params, tmp_path, checkpoint="x", inner=InnerConfig(), steps=0, shots=5, seed=0)
     shutil.unpack_archive(zip_path, tmp_path / "unzipped")
     again = Generator.load(tmp_path / "unzipped")
     torch.testing.assert_close(again.unet.prior_mean, gen.unet.prior_mean)
+    assert (again.guidance is None) == (gen.guidance is None)
+    if gen.guidance is not None:
+        assert again.guidance.scale == 2.0 and torch.equal(again.guidance.null_context, gen.guidance.null_context)
     noise = fixed_noise(2, gen.config, seed=0)
-    torch.testing.assert_close(sample(again.unet, again.params, noise, again.config, steps=3),
-                               sample(gen.unet, gen.params, noise, gen.config, steps=3))
+    torch.testing.assert_close(sample(again.unet, again.params, noise, again.config, steps=3, guidance=again.guidance),
+                               sample(gen.unet, gen.params, noise, gen.config, steps=3, guidance=gen.guidance))
 
 
 def test_stop_keeps_the_last_frame_and_reset_leaves_outputs_alone(tiny_models, shots):

@@ -210,6 +210,35 @@ def test_frozen_sampling_net_matches_functional_call_and_applies_only_where_it_i
         assert not torch.allclose(predict_noise(unet, params, x_t, tt, rebuilt), predict_noise(unet, params, x_t, tt, net), atol=1e-3)
 
 
+def test_guidance_mixes_the_context_and_null_predictions_and_travels_with_the_checkpoint(tmp_path):
+    """eps_null + w (eps_ctx - eps_null) from one batched call, per task; scale 1 is plain sampling;
+    a checkpoint's training.json "sampling" turns it on for whoever loads it."""
+    from meta.model import Generator, predict_noise
+    from meta.sampling import Guidance, guided_noise
+    unet, params, _ = tiny()
+    params = {k: v.detach() for k, v in params.items()}
+    null = torch.randn(2, 4, 4, generator=torch.Generator().manual_seed(3))
+    per_task = {**params, CONTEXT: torch.randn(3, 2, 4, 4, generator=torch.Generator().manual_seed(4))}
+    x, t = images(4, tasks=3), torch.full((3, 4), 600)
+    with torch.no_grad():
+        for p, xx, tt in ((per_task, x, t), (params, x[0], t[0])):
+            cond, uncond = predict_noise(unet, p, xx, tt), predict_noise(unet, {**p, CONTEXT: null}, xx, tt)
+            torch.testing.assert_close(guided_noise(unet, p, xx, tt, Guidance(2.5, null)), uncond + 2.5 * (cond - uncond), rtol=1e-5, atol=1e-5)
+    noise = fixed_noise(3, TINY, seed=2)
+    plain = sample(unet, params, noise, TINY, steps=4)
+    assert torch.equal(plain, sample(unet, params, noise, TINY, steps=4, guidance=Guidance(1.0, null)))
+    assert torch.equal(plain, sample(unet, params, noise, TINY, steps=4, guidance=Guidance(3.0, null, t_min=999)))  # no step guided
+    assert not torch.allclose(plain, sample(unet, params, noise, TINY, steps=4, guidance=Guidance(3.0, null)))
+    for bad in (dict(scale=0.0), dict(scale=2.0, t_min=500, t_max=100)):
+        with pytest.raises(ValueError):
+            Guidance(null_context=null, **bad)
+    path = save_checkpoint(tmp_path / "g", None, params, TINY, {"algo": "autodecoder", "sampling": {"guidance": 2.0, "guidance_t_max": 700},
+                                                                 "_tensors": {"null_context": null}})
+    g = Generator.load(path)
+    assert g.guidance.scale == 2.0 and g.guidance.t_max == 700 and torch.equal(g.guidance.null_context, null)
+    assert Generator.load(save_checkpoint(tmp_path / "h", None, params, TINY, {"algo": "autodecoder"})).guidance is None
+
+
 def test_checkpoint_round_trips_through_from_pretrained(tmp_path):
     from diffusers import UNet2DModel
 
