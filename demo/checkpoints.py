@@ -47,7 +47,9 @@ def describe(name: str, record: dict) -> str:
     adapts = ADAPT_WORDS[inner.adapt]
     if record.get("generator", {}).get("ctx_sketch"):
         adapts = adapts.replace("context map", "sketch context")
-    return f"{name}: {adapts} ({inner.optimizer}, lr {inner.inner_lr:g}); {trained}"
+    guidance = record.get("sampling", {}).get("guidance", 1.0)
+    guided = f"; samples guided x{guidance:g}" if guidance != 1.0 else ""
+    return f"{name}: {adapts} ({inner.optimizer}, lr {inner.inner_lr:g}); {trained}{guided}"
 
 
 def find_checkpoints(folder) -> list[Path]:

@@ -1,5 +1,9 @@
 """Few-step sampling from fixed noise: the preview the app streams after every inner step.
 
+`python -m meta.sampling CKPT --guidance SCALE [--guidance-t-min T]` sets a checkpoint's
+classifier-free guidance (training.json "sampling"), which the studio, meta.evaluate and meta.bench
+then use; `--guidance 1` turns it off.
+
 The loop is ours; the arithmetic of each step is diffusers' (DDIM, eta = 0, or DPM-Solver++),
 so the same noise and parameters give the same samples, bit for bit.
 """
@@ -128,3 +132,47 @@ def sample(unet, params: dict, noise: torch.Tensor, config: GeneratorConfig, *, 
         # 2. step x_t -> x_{t-1} (DDIM / DPM-Solver++ update, x_0 clipped / thresholded to [-1, 1])
         x = sched.step(eps, t, x).prev_sample
     return x.clamp(-1, 1)
+
+
+def set_guidance(ckpt, scale: float, t_min: int = 0, t_max: int = 1000, note: str = "") -> dict:
+    """Write a checkpoint's sampler guidance into its training.json (scale 1 removes it)."""
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    ckpt = Path(ckpt)
+    record = json.loads((ckpt / "training.json").read_text())
+    extra = ckpt / "extra.safetensors"
+    null = load_file(str(extra)).get("null_context") if extra.exists() else None
+    if scale == 1:
+        record.pop("sampling", None)
+    else:
+        if null is None:
+            raise ValueError(f"{ckpt} has no null context (extra.safetensors 'null_context'): only a checkpoint trained "
+                             f"with one (the auto-decoder, --p-null > 0) can be guided")
+        Guidance(scale, null, t_min, t_max)  # validates
+        record["sampling"] = {"guidance": scale, "guidance_t_min": t_min, "guidance_t_max": t_max, **({"note": note} if note else {})}
+    (ckpt / "training.json").write_text(json.dumps(record, indent=2))
+    return record.get("sampling", {})
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m meta.sampling", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", nargs="+")
+    p.add_argument("--guidance", type=float, required=True, help="classifier-free guidance scale (1 = none)")
+    p.add_argument("--guidance-t-min", type=int, default=0, help="guide only sampler steps at t >= this")
+    p.add_argument("--guidance-t-max", type=int, default=1000, help="... and t <= this")
+    p.add_argument("--note", default="", help="how the setting was chosen (kept in training.json)")
+    args = p.parse_args(argv)
+    for ckpt in args.checkpoint:
+        try:
+            print(ckpt, set_guidance(ckpt, args.guidance, args.guidance_t_min, args.guidance_t_max, args.note))
+        except ValueError as err:
+            p.error(str(err))
+
+
+if __name__ == "__main__":
+    main()

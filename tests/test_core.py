@@ -237,6 +237,13 @@ def test_guidance_mixes_the_context_and_null_predictions_and_travels_with_the_ch
     g = Generator.load(path)
     assert g.guidance.scale == 2.0 and g.guidance.t_max == 700 and torch.equal(g.guidance.null_context, null)
     assert Generator.load(save_checkpoint(tmp_path / "h", None, params, TINY, {"algo": "autodecoder"})).guidance is None
+    from meta.sampling import set_guidance
+    with pytest.raises(ValueError, match="no null context"):
+        set_guidance(tmp_path / "h", 2.0)  # nothing to guide against
+    set_guidance(path, 3.0, t_min=500, note="test")
+    assert Generator.load(path).guidance.scale == 3.0 and Generator.load(path).guidance.t_min == 500
+    set_guidance(path, 1.0)
+    assert Generator.load(path).guidance is None
 
 
 def test_checkpoint_round_trips_through_from_pretrained(tmp_path):
