@@ -57,6 +57,7 @@ class EvalConfig:
     adapt: str | None = None
     optimizer: str | None = None
     guidance: float | None = None  # None: each checkpoint's own sampler guidance; 1: none
+    guidance_t_min: int = 0  # with guidance: guide only sampler steps at t >= this
     grid_dir: str = ""  # per-task sample grids (support row, then samples after grid_steps)
     grid_steps: tuple[int, ...] = (0, 5, 20)
     grid_tasks: int = 4
@@ -175,7 +176,7 @@ def inner_config(record: dict, cfg: EvalConfig) -> InnerConfig:
 
 
 def guidance_for(gen: Generator, cfg: EvalConfig) -> Guidance | None:
-    """The checkpoint's own sampler guidance, or cfg.guidance's scale over its whole range (1: none)."""
+    """The checkpoint's own sampler guidance, or cfg.guidance's scale at t >= cfg.guidance_t_min (1: none)."""
     if cfg.guidance is None:
         return gen.guidance
     null = gen.record.get("_tensors", {}).get("null_context")
@@ -184,7 +185,7 @@ def guidance_for(gen: Generator, cfg: EvalConfig) -> Guidance | None:
     if null is None:
         raise ValueError(f"--guidance {cfg.guidance} needs a checkpoint trained with a null context (the auto-decoder); "
                          f"{gen.record.get('algo')} has none")
-    return Guidance(cfg.guidance, null)
+    return Guidance(cfg.guidance, null, cfg.guidance_t_min)
 
 
 def evaluate_generator(gen: Generator, tasks: Tasks, judge: Judge, cfg: EvalConfig, label: str = "") -> dict:
@@ -321,6 +322,7 @@ def main(argv=None) -> dict:
     p.add_argument("--optimizer", default=None, choices=("adam", "sgd"), help="override the inner optimizer")
     p.add_argument("--guidance", type=float, default=None,
                    help="override the checkpoints' classifier-free guidance scale (1 = none; default: each checkpoint's own)")
+    p.add_argument("--guidance-t-min", type=int, default=0, help="with --guidance: guide only sampler steps at t >= this")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     args = vars(p.parse_args(argv))
     if args["threads"]:

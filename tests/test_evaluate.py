@@ -142,3 +142,16 @@ def test_labels_are_folder_names_made_unique_by_their_parents():
     assert labels_for(["runs/joint", "scratch"]) == ["joint", "scratch"]
     with pytest.raises(ValueError):
         EvalConfig(steps=(5, 1)).validate(20)
+
+
+def test_guidance_override_needs_a_null_context_and_one_turns_it_off():
+    from meta.evaluate import guidance_for, scratch
+    gen = scratch()
+    assert guidance_for(gen, EvalConfig()) is None and guidance_for(gen, EvalConfig(guidance=1.0)) is None
+    with pytest.raises(ValueError, match="null context"):
+        guidance_for(gen, EvalConfig(guidance=2.0))
+    gen.record["_tensors"] = {"null_context": torch.zeros(4, 8, 8)}
+    g = guidance_for(gen, EvalConfig(guidance=2.0, guidance_t_min=500))
+    assert (g.scale, g.t_min, g.t_max) == (2.0, 500, 1000)
+    with pytest.raises(ValueError, match="guidance must be"):
+        EvalConfig(guidance=0.0).validate(20)
