@@ -14,7 +14,11 @@ noise, nudge the parameters to predict it better. Depending on the checkpoint it
 *context map* the generator reads (CAVIA; in the default checkpoint the map is also a coarse 16x16
 *sketch* of the drawing, so each step visibly pulls it toward your examples' shape) or all of its
 weights (MAML, Reptile). After every step the page samples from the same fixed noise, so every change
-in the grid comes from the adaptation.
+in the grid comes from the adaptation. The default glyph generator also samples with *guidance* (the
+label says "samples guided"): on the first, noisiest sampler steps it predicts the noise both with
+the adapted context and with a blank one and extrapolates away from the blank, which makes the
+character's shape firmer (measured on validation alphabets: 76 % -> 86 % of samples recognised
+after 10 steps).
 
 **The outer loop** happened before, during meta-training, and is why the left side should win.
 For MAML and Reptile it ran the same inner loop on thousands of small tasks (a few drawings of one
@@ -42,7 +46,8 @@ CREDITS = """
 **Credits and licences.** Omniglot: Brenden Lake, Ruslan Salakhutdinov, Joshua Tenenbaum,
 *Human-level concept learning through probabilistic program induction*, Science 2015; data under the
 MIT licence (github.com/brendenlake/omniglot). Algorithms: MAML (Finn et al. 2017), Reptile (Nichol et
-al. 2018), CAVIA (Zintgraf et al. 2019), FIGR (Clouâtre and Demers 2019). Generator: a diffusers
+al. 2018), CAVIA (Zintgraf et al. 2019), FIGR (Clouâtre and Demers 2019), classifier-free guidance (Ho and
+Salimans 2022). Generator: a diffusers
 `UNet2DModel` (Apache-2.0) with DDPM training and DPM-Solver++ sampling. Built with Gradio and PyTorch.
 """
 
