@@ -9,11 +9,15 @@ so the same noise and parameters give the same samples, bit for bit.
 """
 from __future__ import annotations
 
+import argparse
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+from safetensors.torch import load_file
 
 from .model import CONTEXT, GeneratorConfig, frozen_net, predict_noise
 
@@ -72,9 +76,13 @@ class Guidance:
     t_min: int = 0
     t_max: int = 1000
 
+    @staticmethod
+    def check_scale(scale: float) -> None:
+        if not 0 < scale <= 20:
+            raise ValueError(f"guidance scale must be in (0, 20], got {scale}")
+
     def __post_init__(self):
-        if not 0 < self.scale <= 20:
-            raise ValueError(f"guidance scale must be in (0, 20], got {self.scale}")
+        self.check_scale(self.scale)
         if not 0 <= self.t_min <= self.t_max:
             raise ValueError(f"guidance needs 0 <= t_min <= t_max, got {self.t_min}, {self.t_max}")
 
@@ -89,7 +97,8 @@ def guided_noise(unet, params: dict, x: torch.Tensor, t: torch.Tensor, guidance:
     xs = x if x.dim() == 5 else x[None]  # (T, N, C, H, W)
     ctxs = ctx.reshape(-1, *ctx.shape[-3:]).expand(xs.shape[0], -1, -1, -1)  # (T, c, h, w)
     null = guidance.null_context.to(ctxs).expand_as(ctxs)
-    eps = predict_noise(unet, {**params, CONTEXT: torch.cat([ctxs, null])}, torch.cat([xs, xs]), t.reshape(-1)[:1].expand(2 * xs.shape[0], xs.shape[1]), net)
+    ts = t.reshape(xs.shape[:2])  # (T, N)
+    eps = predict_noise(unet, {**params, CONTEXT: torch.cat([ctxs, null])}, torch.cat([xs, xs]), torch.cat([ts, ts]), net)
     cond, uncond = eps.chunk(2)
     return (uncond + guidance.scale * (cond - uncond)).reshape(x.shape)
 
@@ -136,11 +145,6 @@ def sample(unet, params: dict, noise: torch.Tensor, config: GeneratorConfig, *, 
 
 def set_guidance(ckpt, scale: float, t_min: int = 0, t_max: int = 1000, note: str = "") -> dict:
     """Write a checkpoint's sampler guidance into its training.json (scale 1 removes it)."""
-    import json
-    from pathlib import Path
-
-    from safetensors.torch import load_file
-
     ckpt = Path(ckpt)
     record = json.loads((ckpt / "training.json").read_text())
     extra = ckpt / "extra.safetensors"
@@ -158,8 +162,6 @@ def set_guidance(ckpt, scale: float, t_min: int = 0, t_max: int = 1000, note: st
 
 
 def main(argv=None) -> None:
-    import argparse
-
     p = argparse.ArgumentParser(prog="python -m meta.sampling", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", nargs="+")
     p.add_argument("--guidance", type=float, required=True, help="classifier-free guidance scale (1 = none)")

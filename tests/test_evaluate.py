@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from meta import omniglot
-from meta.evaluate import EvalConfig, evaluate, labels_for, main, make_tasks
+from meta.eval_tasks import make_tasks
+from meta.evaluate import EvalConfig, evaluate, labels_for, main
 from meta.inner import InnerConfig
 from meta.judge import Judge, one_shot_accuracy, prototypical_loss
 from meta.model import GeneratorConfig, build_unet, init_params, save_checkpoint
@@ -153,5 +154,5 @@ def test_guidance_override_needs_a_null_context_and_one_turns_it_off():
     gen.record["_tensors"] = {"null_context": torch.zeros(4, 8, 8)}
     g = guidance_for(gen, EvalConfig(guidance=2.0, guidance_t_min=500))
     assert (g.scale, g.t_min, g.t_max) == (2.0, 500, 1000)
-    with pytest.raises(ValueError, match="guidance must be"):
+    with pytest.raises(ValueError, match="guidance scale must be"):
         EvalConfig(guidance=0.0).validate(20)
