@@ -274,6 +274,29 @@ def test_adapt_steps_yields_every_step():
     assert not torch.equal(steps[0].params[CONTEXT], steps[-1].params[CONTEXT])
 
 
+@pytest.mark.parametrize("adapt_what", ["all", "context"])
+def test_first_order_steps_take_eager_autograd_and_match_torch_func(adapt_what, monkeypatch):
+    """First-order steps outside torch.func transforms use plain autograd (faster on CPU); they give
+    the torch.func path's parameters, also under an outer no_grad, and vmap still gets torch.func."""
+    import meta.inner as inner
+    unet, params, ac = tiny()
+    support = images(3)
+    # Adam turns a weight's numerically-zero gradient (a bias before a group norm) into a full step of
+    # either sign, so the full-parameter case compares SGD steps
+    opt = "adam" if adapt_what == "context" else "sgd"
+    cfg = InnerConfig(adapt=adapt_what, inner_steps=3, inner_lr=0.05, optimizer=opt, shots=3)
+    assert inner._eager_ok(cfg) and not inner._eager_ok(InnerConfig(first_order=False))
+    with torch.no_grad():
+        eager = adapt(unet, params, support, ac, cfg, seed=5)
+    monkeypatch.setattr(inner, "_eager_ok", lambda cfg: False)
+    func = adapt(unet, params, support, ac, cfg, seed=5)
+    for k in func:
+        torch.testing.assert_close(eager[k], func[k], rtol=1e-5, atol=1e-6)
+    inside = []
+    torch.func.vmap(lambda s: (inside.append(inner._eager_ok(cfg)), s.sum())[1])(support[None])
+    assert inside == [False]  # under vmap (or torch.func.grad) the steps keep torch.func
+
+
 def test_sketch_context_adds_its_sketch_to_the_x0_estimate(tmp_path):
     """With ctx_sketch the x0 implied by eps is the UNet's own plus sqrt(1 - abar_t) * upsampled sketch."""
     from meta.model import predict_noise
