@@ -170,9 +170,13 @@ def frozen_net(unet: UNet2DModel, params: dict):
     it does not apply.
 
     Sampling on CPU evaluates the same fixed-shape network 8-20 times per preview, and at 32 x 32
-    much of each evaluation is Python and dispatch: traced, frozen (weights folded in as constants)
-    and `optimize_for_inference`d (oneDNN convolutions), one evaluation of a batch of 6 went from
-    60 to 41 ms on this 2-core CPU (one thread, `meta.bench` measures the preview). `torch.compile`
+    much of each evaluation is Python and dispatch: traced and frozen (weights folded in as constants),
+    one evaluation of a batch of 6 went from 60 to 41 ms on this 2-core CPU (one thread, `meta.bench`
+    measures the preview). `optimize_for_inference` on top was slower here: it converts every
+    convolution's input to oneDNN's layout and back (~2,700 conversions per 8-step preview): an A/B
+    of whole guided previews (2 threads, interleaved rounds) gave 225-247 ms with it, 189-205 ms
+    without. The frozen constants share the weights' storage, so `_Frozen` holds the weights, and an
+    in-place change to them (checked by version) rebuilds the copy. `torch.compile`
     gives about the same speed after a 2-minute compile on 2 cores, which a Space cannot afford;
     this takes ~1-2 s, once per checkpoint (cached on the module, rebuilt if its weights change).
 
@@ -199,7 +203,7 @@ def frozen_net(unet: UNet2DModel, params: dict):
             with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # TracerWarnings and torch.jit's deprecation notice
                 traced = torch.jit.trace(_Eps(unet).eval(), example, check_trace=False)
-                net = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+                net = torch.jit.freeze(traced)
             unet._frozen = cached = _Frozen(dict(weights), net)
         return cached.net
 
