@@ -21,7 +21,7 @@ import torch
 from meta.algorithms import fixed_query_noise
 from meta.inner import InnerConfig, adapt_steps
 from meta.model import Generator, denoising_loss
-from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS, Interrupted, fixed_noise, sample
+from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS, FirstStepMemo, Interrupted, fixed_noise, sample
 
 QUERY_COPIES = 4  # the held-out shot is scored at this many fixed (t, eps): less noisy than one
 
@@ -89,6 +89,7 @@ class _Runner:
         self.noise = fixed_noise(settings.samples, g.config, settings.seed).to(device)
         self.sampler_steps, self.should_stop = settings.sampler_steps, should_stop
         self.guidance = g.guidance  # the checkpoint's own sampler settings, as meta.evaluate measures them
+        self.memos = (FirstStepMemo(), FirstStepMemo())  # the grid's halves (or the whole grid, then the first)
         self.params = g.params
         run = dict(seed=settings.seed, steps=settings.inner_steps)
         self.steps = adapt_steps(self.unet, g.params, support, self.ac, lane.cfg, **run)
@@ -107,15 +108,15 @@ class _Runner:
         stop = self.should_stop if interruptible else None
         if self.helper is None or len(self.noise) < 2:
             return to_uint8(sample(self.unet, self.params, self.noise, self.config, steps=self.sampler_steps, should_stop=stop,
-                                   guidance=self.guidance))
+                                   guidance=self.guidance, memo=self.memos[0]))
         # one lane on several workers: the second half of the grid is drawn on another worker
         pool, unet = self.helper
         half = len(self.noise) // 2
 
         # meta.sampling.sample runs under inference_mode itself, on whichever thread calls it
         kw = dict(steps=self.sampler_steps, should_stop=stop, guidance=self.guidance)
-        future = pool.submit(sample, unet, self.params, self.noise[half:], self.config, **kw)
-        first = sample(self.unet, self.params, self.noise[:half], self.config, **kw)
+        future = pool.submit(sample, unet, self.params, self.noise[half:], self.config, memo=self.memos[1], **kw)
+        first = sample(self.unet, self.params, self.noise[:half], self.config, memo=self.memos[0], **kw)
         return to_uint8(torch.cat([first, future.result()]))
 
     def main_job(self, advance: bool) -> np.ndarray:

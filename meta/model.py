@@ -143,7 +143,7 @@ class _Eps(torch.nn.Module):
 _FREEZE_LOCK = threading.Lock()  # two workers sampling from one shared module build its frozen copy once
 
 
-def _version(w: torch.Tensor) -> int:
+def tensor_version(w: torch.Tensor) -> int:
     return -1 if w.is_inference() else w._version  # inference tensors keep no version counter
 
 
@@ -154,12 +154,12 @@ class _Frozen:
 
     def __init__(self, weights: dict, net):
         self.weights, self.net = weights, net
-        self.versions = {k: _version(w) for k, w in weights.items()}
+        self.versions = {k: tensor_version(w) for k, w in weights.items()}
 
     def matches(self, weights: dict) -> bool:
         # the same tensors (storage), not changed in place since (an optimizer step bumps _version)
         return weights.keys() == self.weights.keys() and all(
-            w.data_ptr() == self.weights[k].data_ptr() and _version(w) == self.versions[k] for k, w in weights.items())
+            w.data_ptr() == self.weights[k].data_ptr() and tensor_version(w) == self.versions[k] for k, w in weights.items())
 
     def __deepcopy__(self, memo):
         return self

@@ -224,12 +224,33 @@ def test_guidance_mixes_the_context_and_null_predictions_and_travels_with_the_ch
     with torch.no_grad():
         for p, xx, tt in ((per_task, x, t), (params, x[0], t[0])):
             cond, uncond = predict_noise(unet, p, xx, tt), predict_noise(unet, {**p, CONTEXT: null}, xx, tt)
-            torch.testing.assert_close(guided_noise(unet, p, xx, tt, Guidance(2.5, null)), uncond + 2.5 * (cond - uncond), rtol=1e-5, atol=1e-5)
+            eps, null_eps = guided_noise(unet, p, xx, tt, Guidance(2.5, null))
+            torch.testing.assert_close(eps, uncond + 2.5 * (cond - uncond), rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(null_eps, uncond, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(guided_noise(unet, p, xx, tt, Guidance(2.5, null), uncond=uncond)[0], eps, rtol=1e-5, atol=1e-5)
     noise = fixed_noise(3, TINY, seed=2)
     plain = sample(unet, params, noise, TINY, steps=4)
     assert torch.equal(plain, sample(unet, params, noise, TINY, steps=4, guidance=Guidance(1.0, null)))
     assert torch.equal(plain, sample(unet, params, noise, TINY, steps=4, guidance=Guidance(3.0, null, t_min=999)))  # no step guided
-    assert not torch.allclose(plain, sample(unet, params, noise, TINY, steps=4, guidance=Guidance(3.0, null)))
+    guided = sample(unet, params, noise, TINY, steps=4, guidance=Guidance(3.0, null))
+    assert not torch.allclose(plain, guided)
+    # a run's memo of the first step's null prediction: the same samples, for new contexts too, and
+    # never reused for other noise or weights changed in place
+    from meta.sampling import FirstStepMemo
+    memo = FirstStepMemo()
+    assert torch.equal(sample(unet, params, noise, TINY, steps=4, guidance=Guidance(3.0, null), memo=memo), guided)
+    kept = memo._eps
+    moved = {**params, CONTEXT: params[CONTEXT] + 0.5}
+    torch.testing.assert_close(sample(unet, moved, noise, TINY, steps=4, guidance=Guidance(3.0, null), memo=memo),
+                               sample(unet, moved, noise, TINY, steps=4, guidance=Guidance(3.0, null)), rtol=1e-5, atol=1e-5)
+    assert memo._eps is kept  # reused
+    other = fixed_noise(3, TINY, seed=5)
+    torch.testing.assert_close(sample(unet, params, other, TINY, steps=4, guidance=Guidance(3.0, null), memo=memo),
+                               sample(unet, params, other, TINY, steps=4, guidance=Guidance(3.0, null)), rtol=1e-5, atol=1e-5)
+    assert memo._eps is not kept
+    with torch.no_grad():
+        next(iter(params.values())).add_(0.1)  # weights changed in place: the memo must not answer
+    assert memo.get(params, memo._key[0], memo._key[1], null) is None
     for bad in (dict(scale=0.0), dict(scale=2.0, t_min=500, t_max=100)):
         with pytest.raises(ValueError):
             Guidance(null_context=null, **bad)
