@@ -120,15 +120,25 @@ def throughput_one(checkpoint: Path, algo: str, mode: str, device: str, meta_bat
             "meta_batch_size": meta_batch_size}
 
 
-def throughput(checkpoint: Path, device: str, meta_batch_size: int, iters: int) -> dict:
+ALGOS = ("reptile", "fomaml", "maml")
+
+
+def throughput(checkpoint: Path, device: str, meta_batch_size: int, iters: int, algos=ALGOS, on_row=None,
+               mode_timeout: float | None = None) -> dict:
+    """Every mode of every algorithm in `algos`, each in its own process (stopped, and recorded as
+    such, after `mode_timeout` seconds); `on_row(out)` is called after each algorithm's row."""
     out = {}
-    for algo in ("reptile", "fomaml", "maml"):
+    for algo in algos:
         row = {}
         modes = ["vmap", "sequential"] + (["batched"] if algo != "reptile" else [])
         for mode in modes:
             cmd = [sys.executable, "-m", "meta.bench", "--_one", algo, mode, "--checkpoint", str(checkpoint),
                    "--device", device, "--meta-batch-size", str(meta_batch_size), "--iters", str(iters)]
-            res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            try:
+                res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=mode_timeout)
+            except subprocess.TimeoutExpired:
+                row[mode] = {"error": f"timed out after {mode_timeout} s"}
+                continue
             if res.returncode:
                 row[mode] = {"error": res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit {res.returncode}"}
                 continue
@@ -140,6 +150,8 @@ def throughput(checkpoint: Path, device: str, meta_batch_size: int, iters: int) 
         if ok("vmap") and ok("sequential"):
             row["vmap_over_sequential"] = round(row["vmap_tasks_per_s"] / row["sequential_tasks_per_s"], 3)
         out[algo] = row
+        if on_row is not None:
+            on_row(out)
     return out
 
 
@@ -246,6 +258,8 @@ def main(argv=None) -> dict:
     p.add_argument("--tasks", type=int, default=20)
     p.add_argument("--device", default="cpu")
     p.add_argument("--skip", nargs="*", default=[], choices=["live", "meta_training", "higher", "adaptation_efficiency"])
+    p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS, help="meta-training algorithms to measure")
+    p.add_argument("--mode-timeout", type=float, default=None, help="seconds one meta-training configuration may take")
     p.add_argument("--_one", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._one:
@@ -255,17 +269,26 @@ def main(argv=None) -> dict:
     report = {"environment": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                               "torch": torch.__version__, "python": platform.python_version(),
                               "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}}
+    save = lambda: Path(args.json).write_text(json.dumps(report, indent=2))  # after every part: a run cut
+    # short by a time limit (a lent GPU's slot) still leaves what it measured
     if "live" not in args.skip:
         report["live"] = {"cpu": live(ckpt, torch.device("cpu"), args.repeats)}
+        save()
         if torch.cuda.is_available():
             report["live"]["cuda"] = live(ckpt, torch.device("cuda"), args.repeats)
+            save()
     if "meta_training" not in args.skip:
-        report["meta_training"] = throughput(ckpt, "cuda" if torch.cuda.is_available() else "cpu", args.meta_batch_size, args.iters)
+        def on_row(rows):
+            report["meta_training"] = rows
+            save()
+        throughput(ckpt, "cuda" if torch.cuda.is_available() else "cpu", args.meta_batch_size, args.iters, args.algos, on_row,
+                   args.mode_timeout)
     if "higher" not in args.skip:
         report["higher"] = higher_baseline(Path(args.joint))
+        save()
     if "adaptation_efficiency" not in args.skip:
         report["adaptation_efficiency"] = adaptation_efficiency(ckpt, Path(args.joint), args.data_dir, args.tasks)
-    Path(args.json).write_text(json.dumps(report, indent=2))
+    save()
     md = markdown(report)
     if args.md:
         Path(args.md).write_text(md)

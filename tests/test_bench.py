@@ -32,3 +32,23 @@ def test_bench_records_what_higher_does_on_this_unet(tmp_path):
     assert row["status"].startswith(("ok", "fails", "not installed"))
     assert ("tasks_per_s" in row) == (row["status"] == "ok") and ("error" in row) == (row["status"] == "fails")
     assert "higher" in bench.markdown({"environment": {"cpu": "x", "threads": 1, "torch": "t"}, "higher": row})
+
+
+def test_bench_saves_each_part_as_it_goes_and_records_a_configuration_that_times_out(tmp_path):
+    """A run cut short (a lent GPU's time limit) keeps what it measured: the JSON is written after
+    every part; a meta-training configuration past --mode-timeout is recorded as timed out."""
+    import json
+
+    unet = build_unet(SMALL)
+    inner = InnerConfig(adapt="context", inner_steps=2, inner_lr=0.1, shots=5)
+    ckpt = save_checkpoint(tmp_path / "ck", unet, init_params(unet, SMALL), SMALL, {"algo": "fomaml", "inner": asdict(inner), "iterations": 0})
+    rows = []
+    out = bench.throughput(ckpt, "cpu", 2, 1, algos=("fomaml",), on_row=lambda r: rows.append(dict(r)), mode_timeout=0.01)
+    assert list(out) == ["fomaml"] and rows == [out]
+    assert all(out["fomaml"][m] == {"error": "timed out after 0.01 s"} for m in ("vmap", "sequential", "batched"))
+    assert out["fomaml"]["vmap_tasks_per_s"] is None
+    report = tmp_path / "b.json"
+    bench.main(["--checkpoint", str(ckpt), "--json", str(report), "--skip", "higher", "adaptation_efficiency",
+                "--algos", "fomaml", "--mode-timeout", "0.01", "--repeats", "1"])
+    saved = json.loads(report.read_text())
+    assert saved["live"]["cpu"]["step_plus_preview_ms"] > 0 and list(saved["meta_training"]) == ["fomaml"]
