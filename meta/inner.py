@@ -76,7 +76,10 @@ def _eager_ok(cfg: InnerConfig) -> bool:
     plain autograd. torch.func.grad gives the same numbers but decomposes some backward formulas
     (group norm, SiLU) into many small ops: on a 2-core CPU one context step went from ~120 to
     ~77 ms (`meta.bench` measures it). Second-order MAML and vmapped meta-batches keep torch.func."""
-    return cfg.first_order and torch._C._functorch.peek_interpreter_stack() is None and not torch.is_inference_mode_enabled()
+    # torch.func keeps a stack of active transforms (private API: where it is missing, keep torch.func)
+    peek = getattr(getattr(torch._C, "_functorch", None), "peek_interpreter_stack", None)
+    outside = peek is not None and peek() is None
+    return cfg.first_order and outside and not torch.is_inference_mode_enabled()
 
 
 def _eager_grad_and_value(loss_fn):
