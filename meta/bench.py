@@ -269,8 +269,8 @@ def main(argv=None) -> dict:
     report = {"environment": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                               "torch": torch.__version__, "python": platform.python_version(),
                               "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}}
-    save = lambda: Path(args.json).write_text(json.dumps(report, indent=2))  # after every part: a run cut
-    # short by a time limit (a lent GPU's slot) still leaves what it measured
+    # written after every part: a run cut short by a time limit (a lent GPU's slot) keeps what it measured
+    save = lambda: Path(args.json).write_text(json.dumps(report, indent=2))
     if "live" not in args.skip:
         report["live"] = {"cpu": live(ckpt, torch.device("cpu"), args.repeats)}
         save()

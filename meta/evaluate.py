@@ -97,9 +97,9 @@ def guidance_for(gen: Generator, cfg: EvalConfig) -> Guidance | None:
     """The checkpoint's own sampler guidance, or cfg.guidance's scale at t >= cfg.guidance_t_min (1: none)."""
     if cfg.guidance is None:
         return gen.guidance
-    null = gen.record.get("_tensors", {}).get("null_context")
     if cfg.guidance == 1:
         return None
+    null = gen.record.get("_tensors", {}).get("null_context")
     if null is None:
         raise ValueError(f"--guidance {cfg.guidance} needs a checkpoint trained with a null context (the auto-decoder); "
                          f"{gen.record.get('algo')} has none")

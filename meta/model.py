@@ -143,8 +143,12 @@ class _Eps(torch.nn.Module):
 _FREEZE_LOCK = threading.Lock()  # two workers sampling from one shared module build its frozen copy once
 
 
-def tensor_version(w: torch.Tensor) -> int:
-    return -1 if w.is_inference() else w._version  # inference tensors keep no version counter
+def weights_key(params: dict) -> dict:
+    """Which weight tensors these are, and whether they changed since: name -> (storage, in-place
+    version) for every weight, the context left out. Equal keys mean the same weights, unchanged
+    (an optimizer step in place bumps the version; inference tensors keep no version counter, so for
+    them only the storage is compared)."""
+    return {k: (v.data_ptr(), -1 if v.is_inference() else v._version) for k, v in params.items() if k != CONTEXT}
 
 
 class _Frozen:
@@ -153,13 +157,10 @@ class _Frozen:
     (the studio copies it per run, see demo.engine) share it instead of copying it."""
 
     def __init__(self, weights: dict, net):
-        self.weights, self.net = weights, net
-        self.versions = {k: tensor_version(w) for k, w in weights.items()}
+        self.weights, self.net, self.key = weights, net, weights_key(weights)
 
     def matches(self, weights: dict) -> bool:
-        # the same tensors (storage), not changed in place since (an optimizer step bumps _version)
-        return weights.keys() == self.weights.keys() and all(
-            w.data_ptr() == self.weights[k].data_ptr() and tensor_version(w) == self.versions[k] for k, w in weights.items())
+        return weights_key(weights) == self.key
 
     def __deepcopy__(self, memo):
         return self

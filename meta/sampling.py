@@ -19,7 +19,7 @@ import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 from safetensors.torch import load_file
 
-from .model import CONTEXT, GeneratorConfig, tensor_version, frozen_net, predict_noise
+from .model import CONTEXT, GeneratorConfig, frozen_net, predict_noise, weights_key
 
 SAMPLERS = ("ddim", "dpm")
 PREVIEW_SAMPLES = 6  # the app's default preview grid: samples ...
@@ -120,19 +120,15 @@ class FirstStepMemo:
     def __init__(self):
         self._key, self._eps = None, None
 
-    @staticmethod
-    def _weights(params: dict) -> tuple:
-        return tuple((k, v.data_ptr(), tensor_version(v)) for k, v in params.items() if k != CONTEXT)
-
     def get(self, params: dict, x: torch.Tensor, t: int, null: torch.Tensor) -> torch.Tensor | None:
         if self._key is None:
             return None
         wx, wt, wnull, wweights = self._key
-        same = wt == t and wweights == self._weights(params) and wx.shape == x.shape and torch.equal(wx, x)
+        same = wt == t and wweights == weights_key(params) and wx.shape == x.shape and torch.equal(wx, x)
         return self._eps if same and torch.equal(wnull, null) else None
 
     def put(self, params: dict, x: torch.Tensor, t: int, null: torch.Tensor, eps: torch.Tensor) -> None:
-        self._key, self._eps = (x.clone(), t, null.clone(), self._weights(params)), eps
+        self._key, self._eps = (x.clone(), t, null.clone(), weights_key(params)), eps
 
 
 class Interrupted(Exception):
