@@ -14,6 +14,7 @@ import torch
 
 from . import emoji
 from .judge import Judge, distances, novelty, novelty_scale, recognisability
+from .measures import mean_pairwise, nearest_support_distance
 from .omniglot import GlyphSet
 
 if TYPE_CHECKING:  # meta.evaluate imports this module
@@ -31,6 +32,9 @@ class Tasks:
     prototypes: list[torch.Tensor]  # per task (ways, E), the target first
     support_emb: torch.Tensor  # (T, shots, E)
     scale: torch.Tensor  # (T,) novelty's unit
+    reference: torch.Tensor  # (T, reference, C, H, W): held-out drawings that make the prototype and the units
+    diversity_unit: torch.Tensor  # (T,) mean pairwise judge distance among the reference drawings
+    copy_unit: torch.Tensor  # (T,) mean aligned nearest-support pixel distance of the reference drawings
     radius: float = float("inf")  # recognisability_within's reach (set by `set_radius`)
 
     def set_radius(self, judge: Judge, quantile: float = 0.95) -> Tasks:
@@ -41,13 +45,35 @@ class Tasks:
         self.radius = float(torch.quantile(d, quantile))
         return self
 
-    def score(self, judge: Judge, samples: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """samples (T, S, 1, H, W) -> per-task recognisability, novelty and recognisability_within (T,)."""
+    def subset(self, idx) -> Tasks:
+        """The tasks at positions idx (an index array), with the same radius."""
+        idx = [int(i) for i in idx]
+        if idx == list(range(len(self.info))):
+            return self
+        pick = lambda x: x[idx]
+        return Tasks([self.info[i] for i in idx], pick(self.support), pick(self.query), pick(self.rest),
+                     [self.prototypes[i] for i in idx], pick(self.support_emb), pick(self.scale), pick(self.reference),
+                     pick(self.diversity_unit), pick(self.copy_unit), self.radius)
+
+    def score(self, judge: Judge, samples: torch.Tensor) -> dict[str, np.ndarray]:
+        """samples (T, S, C, H, W) -> per-task measures, each (T,): recognisability,
+        recognisability_within, diversity, copy_distance (`meta.measures`) and novelty."""
         z = judge.embed(samples)
-        recog = [recognisability(z[i], self.prototypes[i]) for i in range(len(z))]
-        within = [recognisability(z[i], self.prototypes[i], radius=self.radius) for i in range(len(z))]
-        nov = [novelty(z[i], self.support_emb[i], float(self.scale[i])) for i in range(len(z))]
-        return np.array(recog), np.array(nov), np.array(within)
+        n = range(len(z))
+        return {
+            "recognisability": np.array([recognisability(z[i], self.prototypes[i]) for i in n]),
+            "recognisability_within": np.array([recognisability(z[i], self.prototypes[i], radius=self.radius) for i in n]),
+            "diversity": np.array([mean_pairwise(z[i]) / float(self.diversity_unit[i]) for i in n]),
+            "copy_distance": np.array([float(nearest_support_distance(samples[i], self.support[i]).mean() / self.copy_unit[i])
+                                       for i in n]),
+            "novelty": np.array([novelty(z[i], self.support_emb[i], float(self.scale[i])) for i in n]),
+        }
+
+
+def units(reference: torch.Tensor, reference_emb: torch.Tensor, support: torch.Tensor) -> tuple[float, float]:
+    """diversity's and copy_distance's units for one task: the held-out reference drawings' mean
+    pairwise judge distance, and their mean aligned distance to the nearest support drawing."""
+    return mean_pairwise(reference_emb), float(nearest_support_distance(reference, support).mean())
 
 
 def make_tasks(glyphs: GlyphSet, judge: Judge, cfg: EvalConfig) -> Tasks:
@@ -58,7 +84,7 @@ def make_tasks(glyphs: GlyphSet, judge: Judge, cfg: EvalConfig) -> Tasks:
     rng = np.random.default_rng(cfg.seed)
     emb = judge.embed(glyphs.images[:, :, None])  # (C, D, E)
     images = torch.from_numpy(glyphs.images)[:, :, None]
-    info, support, query, rest, protos, support_emb, scale = [], [], [], [], [], [], []
+    info, support, query, rest, protos, support_emb, scale, reference, unit = [], [], [], [], [], [], [], [], []
     for c in rng.choice(n_char, cfg.tasks, replace=False):
         order = rng.permutation(n_draw)
         s, r = order[: cfg.shots], order[cfg.shots : cfg.shots + cfg.reference]
@@ -68,8 +94,11 @@ def make_tasks(glyphs: GlyphSet, judge: Judge, cfg: EvalConfig) -> Tasks:
         support.append(images[c, s]), query.append(images[c, order[cfg.shots :]]), rest.append(images[c, order[cfg.shots + cfg.reference :]])
         support_emb.append(emb[c, s])
         scale.append(novelty_scale(emb[c, r], emb[c, s]))
+        reference.append(images[c, r])
+        unit.append(units(images[c, r], emb[c, r], images[c, s]))
         info.append({"alphabet": str(glyphs.alphabets[c]), "character": str(glyphs.characters[c]), "ways": len(others) + 1})
-    return Tasks(info, torch.stack(support), torch.stack(query), torch.stack(rest), protos, torch.stack(support_emb), torch.tensor(scale))
+    return Tasks(info, torch.stack(support), torch.stack(query), torch.stack(rest), protos, torch.stack(support_emb),
+                 torch.tensor(scale), torch.stack(reference), *torch.tensor(unit, dtype=torch.float64).T)
 
 
 def make_icon_tasks(icons: emoji.IconSet, judge: Judge, cfg: EvalConfig) -> Tasks:
@@ -84,7 +113,7 @@ def make_icon_tasks(icons: emoji.IconSet, judge: Judge, cfg: EvalConfig) -> Task
     emb = judge.embed(icons.images)  # (N, E)
     members = {int(k): np.flatnonzero(icons.labels == k) for k in eligible}
     order = rng.permutation(eligible)
-    info, support, query, rest, protos, support_emb, scale = [], [], [], [], [], [], []
+    info, support, query, rest, protos, support_emb, scale, reference, unit = [], [], [], [], [], [], [], [], []
     images = torch.from_numpy(icons.images)
     for i in range(cfg.tasks):
         k = int(order[i % len(order)])
@@ -97,7 +126,10 @@ def make_icon_tasks(icons: emoji.IconSet, judge: Judge, cfg: EvalConfig) -> Task
         rest.append(images[mine[cfg.shots + cfg.reference : cfg.shots + n_query]])
         support_emb.append(emb[s])
         scale.append(novelty_scale(emb[r], emb[s]))
+        reference.append(images[r])
+        unit.append(units(images[r], emb[r], images[s]))
         group, subgroup = str(icons.names[k]).split("/", 1)
         info.append({"alphabet": group, "character": subgroup.replace(" ", "_"), "subgroup": str(icons.names[k]),
                      "ways": len(others) + 1})
-    return Tasks(info, torch.stack(support), torch.stack(query), torch.stack(rest), protos, torch.stack(support_emb), torch.tensor(scale))
+    return Tasks(info, torch.stack(support), torch.stack(query), torch.stack(rest), protos, torch.stack(support_emb),
+                 torch.tensor(scale), torch.stack(reference), *torch.tensor(unit, dtype=torch.float64).T)

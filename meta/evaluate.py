@@ -1,13 +1,24 @@
 """Few-shot evaluation: adapt each checkpoint to unseen characters and measure after k inner steps.
 
 A task is one character of the chosen split: `shots` drawings are the support, the other drawings
-the query. After each listed number of inner steps (the checkpoint's own inner loop, `meta.inner`):
-  - query_loss: denoising loss on the query at fixed (t, eps) (`meta.algorithms.query_loss`);
+the query. After each listed number of inner steps (the checkpoint's own inner loop, `meta.inner`),
+per task with standard errors over tasks:
   - recognisability: fraction of samples (fixed noise, the app's sampler) the judge assigns to the
     target character, among up to `ways` characters of its alphabet (chance = 1 / ways);
-  - novelty: nearest-support distance of a sample in units of a real new drawing's (`meta.judge`).
-Drawings per task: support | reference (the target's prototype, novelty's unit) | rest (the real-
-drawing ceiling). `python -m meta.evaluate --checkpoint DIR --data-dir DIR --json OUT.json`.
+    recognisability_within: recognised *and* inside the real drawings' spread around the prototype;
+  - diversity and copy_distance (`meta.measures`): how varied the samples are, and how far from the
+    nearest support drawing after the best +-2 pixel shift, both in units of real held-out drawings;
+  - query_loss (uniform t) and query_loss_low / _mid / _high: the denoising loss on the query at fixed
+    (t, eps) in the noise bands t < 300, 300-700, >= 700 (`meta.algorithms.BANDS`);
+  - novelty: nearest-support judge distance in units of a real new drawing's (kept for reference;
+    a 1-pixel shift of the support passes it, so no claim rests on it).
+Beside the checkpoints, `"baselines"` scores reference inputs on the same tasks and measures: real
+held-out drawings, a copy of the support, the support shifted 1-2 pixels, the shots' template image
+repeated, and for a sketch-context checkpoint the support's pooled mean written into its context
+with zero inner steps (`template_context:<label>`). `--baselines none` skips them.
+Drawings per task: support | reference (the target's prototype and the measures' units) | rest (the
+real-drawing ceiling). `python -m meta.evaluate --checkpoint DIR --data-dir DIR --json OUT.json`;
+`--split validation` evaluates on the background alphabets `meta.train` holds out.
 
 Colour icons (`--data emoji --style noto|twemoji`): a task is an emoji subgroup none of the listed
 checkpoints trained on (their training.json names their training subgroups); the judge is
@@ -27,13 +38,14 @@ import numpy as np
 import torch
 
 from . import emoji, omniglot
-from .algorithms import per_task_contexts, query_loss
+from .algorithms import BANDS, meta_learned, per_task_contexts, query_loss
 from .figure import plot, safe_name
 from .images import grid
-from .inner import InnerConfig, adapt_steps
+from .inner import InnerConfig, adapt_steps, initial
 from .eval_tasks import Tasks, make_icon_tasks, make_tasks
 from .judge import Judge, few_shot_accuracy, one_shot_accuracy
-from .model import Generator, GeneratorConfig, build_unet, init_params
+from .measures import pooled_mean, shift_copy, template_images
+from .model import CONTEXT, Generator, GeneratorConfig, build_unet, init_params
 from .omniglot import GlyphSet
 from .sampling import PREVIEW_SAMPLER, Guidance, fixed_noise, sample
 
@@ -57,11 +69,13 @@ class EvalConfig:
     inner_lr: float | None = None  # None: each checkpoint's own inner-loop settings
     adapt: str | None = None
     optimizer: str | None = None
+    init_context: str | None = None  # None: the checkpoint's own inner-loop start ("start" | "template")
     guidance: float | None = None  # None: each checkpoint's own sampler guidance; 1: none
     guidance_t_min: int = 0  # with guidance: guide only sampler steps at t >= this
     grid_dir: str = ""  # per-task sample grids (support row, then samples after grid_steps)
     grid_steps: tuple[int, ...] = (0, 5, 20)
     grid_tasks: int = 4
+    baselines: str = "all"  # all | none: score the reference inputs (real, copy, shifted copy, templates)
 
     def validate(self, n_drawings: int) -> EvalConfig:
         if sorted(set(self.steps)) != list(self.steps) or self.steps[0] < 0:
@@ -72,6 +86,8 @@ class EvalConfig:
             raise ValueError(f"need tasks >= 1, samples >= 1, ways >= 2; got {self.tasks}, {self.samples}, {self.ways}")
         if self.guidance is not None:
             Guidance.check_scale(self.guidance)
+        if self.baselines not in ("all", "none"):
+            raise ValueError(f"baselines must be 'all' or 'none', not {self.baselines!r}")
         if self.grid_dir and not set(self.grid_steps) <= set(self.steps):
             raise ValueError(f"grid steps {self.grid_steps} must be among the measured steps {self.steps}")
         return self
@@ -89,7 +105,7 @@ def scratch(seed: int = 0, channels: int = 1) -> Generator:
 def inner_config(record: dict, cfg: EvalConfig) -> InnerConfig:
     """The checkpoint's own inner loop, with the flags that were given overriding it."""
     inner = {**asdict(InnerConfig()), **record.get("inner", {}), "shots": cfg.shots, "first_order": True}
-    overrides = {"inner_lr": cfg.inner_lr, "adapt": cfg.adapt, "optimizer": cfg.optimizer}
+    overrides = {"inner_lr": cfg.inner_lr, "adapt": cfg.adapt, "optimizer": cfg.optimizer, "init_context": cfg.init_context}
     return InnerConfig(**{**inner, **{k: v for k, v in overrides.items() if v is not None}}).validate()
 
 
@@ -106,6 +122,39 @@ def guidance_for(gen: Generator, cfg: EvalConfig) -> Guidance | None:
     return Guidance(cfg.guidance, null, cfg.guidance_t_min)
 
 
+MEASURES = ("recognisability", "recognisability_within", "diversity", "copy_distance", "novelty")
+
+
+def stderr(a: np.ndarray) -> float | list[float]:
+    """Standard error of the mean over tasks (the last axis)."""
+    n = a.shape[-1]
+    se = a.std(-1, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(a.shape[:-1])
+    return se.tolist() if np.ndim(se) else float(se)
+
+
+def summary(per_task: dict[str, np.ndarray]) -> dict:
+    """{measure: (..., T) per task} -> means and standard errors over tasks (lists along leading axes)."""
+    out = {}
+    for k, a in per_task.items():
+        mean = a.mean(-1)
+        out[k], out[f"{k}_stderr"] = (mean.tolist() if np.ndim(mean) else float(mean)), stderr(a)
+    return out
+
+
+def has_sketch(gen: Generator) -> bool:
+    return bool(gen.config.ctx_sketch and gen.config.ctx_channels and CONTEXT in gen.params)
+
+
+def template_context(params: dict, support: torch.Tensor, config: GeneratorConfig) -> dict:
+    """params with each task's sketch channel(s) set to its support's pooled mean drawing (the rest of the
+    context as the checkpoint starts it): the zero-step `template_context` shortcut. support (T, K, C, H, W)."""
+    ctx = params[CONTEXT]
+    ctx = ctx.expand(len(support), *ctx.shape[-3:]).clone() if ctx.dim() == 3 else ctx.clone()
+    c = min(config.channels, ctx.shape[1])
+    ctx[:, :c] = pooled_mean(support, config.ctx_size)[:, :c].to(ctx)
+    return {**params, CONTEXT: ctx}
+
+
 def evaluate_generator(gen: Generator, tasks: Tasks, judge: Judge, cfg: EvalConfig, label: str = "") -> dict:
     """Adapt to every task and measure after each of cfg.steps; context adaptation runs all tasks in one batch."""
     inner = inner_config(gen.record, cfg)
@@ -113,17 +162,24 @@ def evaluate_generator(gen: Generator, tasks: Tasks, judge: Judge, cfg: EvalConf
     alphas, n_tasks = gen.alphas_cumprod, len(tasks.support)
     noise = fixed_noise(cfg.samples, gen.config, cfg.seed, tasks=n_tasks)  # (T, S, C, H, W), the same for every step
     base = {k: v.detach() for k, v in gen.params.items()}
-    loss, recog, nov, within = (np.zeros((len(cfg.steps), n_tasks)) for _ in range(4))
+    scores = {m: np.zeros((len(cfg.steps), n_tasks)) for m in MEASURES + ("query_loss",) + tuple(f"query_loss_{b}" for b in BANDS)}
     grids = {}
     if inner.adapt == "context":  # every task owns its context: (T, c, h, w)
         groups = [(np.arange(n_tasks), per_task_contexts(base, n_tasks), cfg.seed)]
     else:  # full-parameter adaptation: one task at a time
         groups = [(np.array([i]), base, cfg.seed + i) for i in range(n_tasks)]
+
+    def draw(p: dict, x_T: torch.Tensor, n: int) -> torch.Tensor:
+        return sample(gen.unet, p, x_T, gen.config, sampler=cfg.sampler, steps=cfg.sampler_steps, guidance=guidance).reshape(n, *x_T.shape[-4:])
+
     def measure(j: int, p: dict, idx: np.ndarray, query: torch.Tensor, x_T: torch.Tensor) -> None:
-        # 1. query loss at fixed (t, eps), 2. samples from fixed noise, 3. the judge's scores
-        loss[j, idx] = query_loss(gen.unet, p, alphas, query).numpy()
-        x0 = sample(gen.unet, p, x_T, gen.config, sampler=cfg.sampler, steps=cfg.sampler_steps, guidance=guidance).reshape(len(idx), *x_T.shape[-4:])
-        recog[j, idx], nov[j, idx], within[j, idx] = tasks.score(judge, x0)
+        # 1. query loss at fixed (t, eps), overall and by noise band, 2. samples from fixed noise, 3. the judge's scores
+        scores["query_loss"][j, idx] = query_loss(gen.unet, p, alphas, query).numpy()
+        for b, band in BANDS.items():
+            scores[f"query_loss_{b}"][j, idx] = query_loss(gen.unet, p, alphas, query, band=band).numpy()
+        x0 = draw(p, x_T, len(idx))
+        for m, v in tasks.subset(idx).score(judge, x0).items():
+            scores[m][j, idx] = v
         for k, i in enumerate(idx):
             if i < cfg.grid_tasks and cfg.steps[j] in cfg.grid_steps:
                 grids.setdefault(int(i), {})[cfg.steps[j]] = x0[k].numpy()
@@ -133,19 +189,28 @@ def evaluate_generator(gen: Generator, tasks: Tasks, judge: Judge, cfg: EvalConf
         if inner.adapt != "context":  # one task: (N, C, H, W)
             support, x_T = support[0], x_T[0]
         if cfg.steps[0] == 0:
-            measure(0, params, idx, query, x_T)
+            measure(0, initial(gen.unet, params, support, inner), idx, query, x_T)
         for step in adapt_steps(gen.unet, params, support, alphas, inner, seed=seed, steps=cfg.steps[-1]):
             if step.step in cfg.steps:
                 measure(cfg.steps.index(step.step), step.params, idx, query, x_T)
     if cfg.grid_dir:
         save_grids(grids, tasks, cfg, label)
-    stderr = lambda a: (a.std(1, ddof=1) / np.sqrt(n_tasks)).tolist() if n_tasks > 1 else [0.0] * len(a)
-    return {"steps": list(cfg.steps), "query_loss": loss.mean(1).tolist(), "query_loss_stderr": stderr(loss),
-            "recognisability": recog.mean(1).tolist(), "recognisability_stderr": stderr(recog),
-            "novelty": nov.mean(1).tolist(), "novelty_stderr": stderr(nov),
-            "recognisability_within": within.mean(1).tolist(), "recognisability_within_stderr": stderr(within),
-            "algo": gen.record.get("algo"), "iterations": gen.record.get("iterations"), "inner": asdict(inner),
-            "guidance": ({"scale": guidance.scale, "t_min": guidance.t_min, "t_max": guidance.t_max} if guidance else None)}
+    result = {"steps": list(cfg.steps), **summary(scores),
+              "algo": gen.record.get("algo"), "meta_learned": meta_learned(gen.record),
+              "iterations": gen.record.get("iterations"), "inner": asdict(inner),
+              "guidance": ({"scale": guidance.scale, "t_min": guidance.t_min, "t_max": guidance.t_max} if guidance else None)}
+    if has_sketch(gen) and cfg.baselines != "none":  # the zero-step shortcut, same weights, guidance and noise
+        result["template_context"] = summary(tasks.score(judge, draw(template_context(base, tasks.support, gen.config), noise, n_tasks)))
+    return result
+
+
+def baselines(tasks: Tasks, judge: Judge, cfg: EvalConfig) -> dict:
+    """Reference inputs scored like samples: held-out real drawings (the ceiling), the support itself,
+    the support shifted 1-2 pixels, and one template image of the shots repeated (`meta.measures`)."""
+    inputs = {"real": tasks.rest, "copy": tasks.support,
+              "shifted_copy": torch.stack([shift_copy(s, cfg.seed * 1000 + i) for i, s in enumerate(tasks.support)]),
+              "template": template_images(tasks.support, cfg.samples)}
+    return {name: summary(tasks.score(judge, x)) for name, x in inputs.items()}
 
 
 def save_grids(grids: dict, tasks: Tasks, cfg: EvalConfig, label: str) -> None:
@@ -190,18 +255,28 @@ def evaluate(checkpoints, glyphs: GlyphSet | emoji.IconSet, cfg: EvalConfig) -> 
     else:
         one_shot = one_shot_accuracy(judge.embed(glyphs.images[:, :, None]), glyphs, runs=cfg.judge_runs, seed=cfg.seed)
         tasks = make_tasks(glyphs, judge, cfg)
-    real = tasks.set_radius(judge).score(judge, tasks.rest)
+    real = summary(tasks.set_radius(judge).score(judge, tasks.rest))
+    refs = baselines(tasks, judge, cfg) if cfg.baselines == "all" else {}
     results = {}
     for label, ckpt in checkpoints.items():
         t0, cpu0 = time.time(), time.process_time()
         gen = ckpt if isinstance(ckpt, Generator) else scratch(cfg.seed, 3 if icons else 1) if str(ckpt) == "scratch" else Generator.load(ckpt)
         results[label] = {**evaluate_generator(gen, tasks, judge, cfg, label), "checkpoint": str(ckpt) if not isinstance(ckpt, Generator) else label,
                           "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - cpu0, 1)}
+        if "template_context" in results[label]:
+            refs[f"template_context:{label}"] = results[label]["template_context"]
     return {"judge_one_shot_accuracy": one_shot["accuracy"], "judge_one_shot": one_shot,
-            "real_drawings": {"recognisability": float(real[0].mean()), "novelty": float(real[1].mean()),
-                              "recognisability_within": float(real[2].mean()), "radius": tasks.radius},
+            "real_drawings": {**real, "radius": tasks.radius}, "baselines": refs,
             "chance": float(np.mean([1 / t["ways"] for t in tasks.info])), "tasks": tasks.info,
             "config": asdict(cfg), "results": results}
+
+
+def load_split(data_dir, split: str, n_val_alphabets: int = 5, seed: int = 0) -> GlyphSet:
+    """Omniglot's 'background' or 'evaluation' set, or 'validation': the background alphabets that
+    `meta.train --seed SEED --n-val-alphabets N` holds out from training."""
+    if split == "validation":
+        return omniglot.split_alphabets(omniglot.load(data_dir, "background"), n_val_alphabets, seed=seed)[1]
+    return omniglot.load(data_dir, split)
 
 
 # ---- the CLI ----
@@ -219,8 +294,14 @@ def main(argv=None) -> dict:
     p.add_argument("--checkpoint", action="append", required=True, help="checkpoint folder, or 'scratch' (repeatable)")
     p.add_argument("--data", default="omniglot", choices=("omniglot", "emoji"), help="the world: glyphs or colour icons")
     p.add_argument("--data-dir", required=True, help="folder with the Omniglot zips (or the emoji npz files)")
-    p.add_argument("--split", default="evaluation", choices=("background", "evaluation"),
-                   help="omniglot: where the tasks come from (emoji: always the subgroups no checkpoint trained on)")
+    p.add_argument("--split", default="evaluation", choices=("background", "evaluation", "validation"),
+                   help="omniglot: where the tasks come from -- 'validation' is the background alphabets meta.train holds out "
+                        "(chosen by --split-seed, as meta.train's --seed): choose settings there, run 'evaluation' once per "
+                        "result (emoji: always the subgroups no checkpoint trained on)")
+    p.add_argument("--split-seed", type=int, default=0, help="validation split: meta.train's --seed")
+    p.add_argument("--n-val-alphabets", type=int, default=5, help="validation split: meta.train's --n-val-alphabets")
+    p.add_argument("--baselines", default=d.baselines, choices=("all", "none"),
+                   help="score the reference inputs (real, copy, shifted copy, template, template in the context)")
     p.add_argument("--style", default="noto", choices=sorted(emoji.STYLES), help="emoji: the art style of the tasks")
     p.add_argument("--json", required=True, help="where to write the results")
     p.add_argument("--plot", default="", help="PNG of the curves")
@@ -238,6 +319,8 @@ def main(argv=None) -> dict:
     p.add_argument("--inner-lr", type=float, default=None, help="override the checkpoints' inner_lr")
     p.add_argument("--adapt", default=None, choices=("context", "all", "weights"), help="override what the inner loop adapts")
     p.add_argument("--optimizer", default=None, choices=("adam", "sgd"), help="override the inner optimizer")
+    p.add_argument("--init-context", default=None, choices=("start", "template"),
+                   help="override where the inner loop starts (template: the support's pooled mean in the sketch context)")
     p.add_argument("--guidance", type=float, default=None,
                    help="override the checkpoints' classifier-free guidance scale (1 = none; default: each checkpoint's own)")
     p.add_argument("--guidance-t-min", type=int, default=0, help="with --guidance: guide only sampler steps at t >= this")
@@ -255,14 +338,18 @@ def main(argv=None) -> dict:
         report = evaluate(args["checkpoint"], data, cfg)
         report.update(data="emoji", style=args["style"], split="unseen subgroups", credit=emoji.CREDITS[args["style"]])
     else:
-        report = evaluate(args["checkpoint"], omniglot.load(args["data_dir"], args["split"]), cfg)
+        report = evaluate(args["checkpoint"], load_split(args["data_dir"], args["split"], args["n_val_alphabets"], args["split_seed"]), cfg)
         report.update(data="omniglot", split=args["split"])
+        if args["split"] == "validation":
+            report.update(split_seed=args["split_seed"], n_val_alphabets=args["n_val_alphabets"])
     Path(args["json"]).parent.mkdir(parents=True, exist_ok=True)
     Path(args["json"]).write_text(json.dumps(report, indent=2))
     if args["plot"]:
         plot(report, args["plot"])
-    print(json.dumps({k: {m: [round(x, 4) for x in r[m]] for m in ("query_loss", "recognisability", "novelty")}
-                      for k, r in report["results"].items()}, indent=1))
+    show = ("recognisability_within", "diversity", "copy_distance", "query_loss_high")
+    rows = {**{f"baseline {k}": {m: round(v[m], 3) for m in show if m in v} for k, v in report["baselines"].items()},
+            **{k: {m: [round(x, 3) for x in r[m]] for m in show} for k, r in report["results"].items()}}
+    print(json.dumps(rows, indent=1))
     return report
 
 

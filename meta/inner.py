@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import torch
+import torch.nn.functional as F
 
 from .model import CONTEXT, denoising_loss
 
 ADAPT_CHOICES = ("context", "all", "weights")
+INIT_CHOICES = ("start", "template")
 
 
 @dataclass
@@ -30,10 +32,17 @@ class InnerConfig:
     t_max: int = 1000
     noise_draws: int = 1  # noisy copies of each support image per step
     first_order: bool = True
+    # where the context starts: "start" = the checkpoint's start context; "template" = the same with its
+    # sketch channel(s) set to the support's pooled mean drawing (a semi-amortised start, as in LEO)
+    init_context: str = "start"
 
     def validate(self) -> "InnerConfig":
         if self.adapt not in ADAPT_CHOICES:
             raise ValueError(f"adapt must be one of {ADAPT_CHOICES}, not {self.adapt!r}")
+        if self.init_context not in INIT_CHOICES:
+            raise ValueError(f"init_context must be one of {INIT_CHOICES}, not {self.init_context!r}")
+        if self.init_context == "template" and self.adapt != "context":
+            raise ValueError("init_context='template' writes the support into the context: it needs adapt='context'")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer must be 'adam' or 'sgd', not {self.optimizer!r}")
         if not 0 <= self.inner_steps <= 10_000:
@@ -60,6 +69,22 @@ def adapted_keys(params: dict, adapt: str) -> list[str]:
     if adapt == "weights":
         return [k for k in params if k != CONTEXT]
     return list(params)
+
+
+def initial(unet, params: dict, support: torch.Tensor, cfg: InnerConfig) -> dict:
+    """The parameters the inner loop starts from: `params`, or with cfg.init_context == "template" each task's
+    sketch channel(s) set to its support's mean drawing average-pooled to the context's size.
+    support (N, C, H, W) with a context (c, h, w), or (T, N, C, H, W) with contexts (T, c, h, w)."""
+    if cfg.init_context == "start":
+        return params
+    if CONTEXT not in params or getattr(unet, "sketch_abar", None) is None:
+        raise ValueError("init_context='template' needs a generator with a sketch context (ctx_sketch)")
+    ctx = params[CONTEXT]
+    c = min(support.shape[-3], ctx.shape[-3])
+    mean = support.mean(-4)  # (T?, C, H, W)
+    pooled = F.adaptive_avg_pool2d(mean.reshape(-1, *mean.shape[-3:]), ctx.shape[-2:]).reshape(*mean.shape[:-2], *ctx.shape[-2:])
+    ctx = torch.cat([pooled[..., :c, :, :].to(ctx).expand(*ctx.shape[:-3], c, *ctx.shape[-2:]), ctx[..., c:, :, :]], dim=-3)
+    return {**params, CONTEXT: ctx}
 
 
 def support_noise(support: torch.Tensor, cfg: InnerConfig, step: int, seed: int):
@@ -102,6 +127,7 @@ def adapt_steps(unet, params: dict, support: torch.Tensor, alphas_cumprod: torch
     """
     steps = cfg.inner_steps if steps is None else steps
     alpha = cfg.inner_lr if inner_lr is None else inner_lr
+    params = initial(unet, params, support, cfg)
     keys = adapted_keys(params, cfg.adapt)
     fast = {k: params[k] for k in keys}
     frozen = {k: v for k, v in params.items() if k not in fast}
@@ -130,7 +156,9 @@ def adapt_steps(unet, params: dict, support: torch.Tensor, alphas_cumprod: torch
                 m[k] = beta1 * m[k] + (1 - beta1) * grads[k]
                 v2[k] = beta2 * v2[k] + (1 - beta2) * grads[k] * grads[k]
                 m_hat, v_hat = m[k] / (1 - beta1**step), v2[k] / (1 - beta2**step)
-                new[k] = p - alpha * m_hat / (v_hat.sqrt() + eps_adam)
+                # sqrt(v_hat + eps^2), not sqrt(v_hat) + eps: the same step wherever a gradient is not ~0, and
+                # differentiable at an exactly-zero gradient (sqrt's derivative at 0 gives second-order MAML NaNs)
+                new[k] = p - alpha * m_hat / (v_hat + eps_adam**2).sqrt()
             fast = new
         yield AdaptStep(step, {**frozen, **fast}, loss.detach())
 

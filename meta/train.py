@@ -24,12 +24,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import emoji, omniglot
-from .algorithms import ALGOS, joint_step, maml_step, per_task_contexts, query_loss, reptile_step
+from .algorithms import ALGOS, META_ALGOS, OuterConfig, joint_step, maml_step, per_task_contexts, query_loss, reptile_step
 from .images import grid
-from .inner import InnerConfig, adapt
+from .inner import InnerConfig, adapt, initial
 from .model import CONTEXT, PRIOR_MEAN, GeneratorConfig, attach_sketch, build_unet, init_params, load_checkpoint, save_checkpoint, scheduler
 from .prior import data_mean
 from .sampling import fixed_noise, sample
+from .snapshots import write_snapshot
 from .tasks import TaskSampler
 
 
@@ -44,9 +45,10 @@ class TrainConfig:
     meta_iters: int = 1000
     time_budget: float = 0.0  # seconds: stop (validate, save) after this much training time; 0 = no limit
     meta_batch_size: int = 8  # tasks per meta-iteration
-    batch_size: int = 64  # images per iteration for joint / autodecoder
-    meta_lr: float = 1e-3
-    outer_optimizer: str = "adam"  # adam | sgd (sgd with reptile = interpolation theta += meta_lr (theta' - theta))
+    batch_size: int = 64  # images per iteration for joint / autodecoder (and the --joint-weight term)
+    meta_lr: float | None = None  # None: the algorithm's default (ALGO_DEFAULTS)
+    outer_optimizer: str | None = None  # adam | sgd (sgd with reptile = interpolation theta += meta_lr (theta' - theta))
+    snapshots: str = ""  # comma-separated outer iterations (0 = the start) at which to keep an fp16 copy of the start
     query_size: int = 10
     n_val_alphabets: int = 5  # background alphabets held out for validation (disjoint from training)
     n_val_subgroups: int = 12  # emoji: subgroups held out for validation (disjoint from training)
@@ -69,6 +71,71 @@ class TrainConfig:
     seed: int = 0
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     inner: InnerConfig = field(default_factory=InnerConfig)
+    outer: OuterConfig = field(default_factory=OuterConfig)
+
+
+# Each algorithm's defaults for the settings left unset on the command line, so that
+# `python -m meta.train --algo X --data-dir DIR --out OUT` works for every X.
+ALGO_DEFAULTS = {
+    "reptile": {"adapt": "all", "inner_lr": 3e-4, "meta_lr": 0.1, "outer_optimizer": "sgd"},
+    "fomaml": {"adapt": "context", "inner_lr": 0.1, "meta_lr": 1e-3, "outer_optimizer": "adam"},
+    "maml": {"adapt": "context", "inner_lr": 0.1, "meta_lr": 1e-3, "outer_optimizer": "adam"},
+    "joint": {"adapt": "all", "inner_lr": 3e-4, "meta_lr": 5e-4, "outer_optimizer": "adam"},
+    "autodecoder": {"adapt": "context", "inner_lr": 0.3, "meta_lr": 2e-4, "outer_optimizer": "adam"},
+}
+
+
+def resolve(cfg: TrainConfig, given: set[str] | None = None) -> TrainConfig:
+    """Fill the algorithm's defaults into unset settings and refuse impossible combinations.
+
+    given: the inner-loop settings set on the command line; the others (adapt, inner_lr) take the
+    algorithm's defaults. None (the Python API): the InnerConfig is taken as it is. first_order
+    follows the algorithm: fomaml is first order, maml second order."""
+    if cfg.algo not in ALGOS:
+        raise ValueError(f"algo must be one of {ALGOS}, not {cfg.algo!r}")
+    d = ALGO_DEFAULTS[cfg.algo]
+    inner = asdict(cfg.inner)
+    if given is not None:
+        inner.update({k: d[k] for k in ("adapt", "inner_lr") if k not in given})
+        if "first_order" in given and cfg.algo in ("maml", "fomaml") and inner["first_order"] != (cfg.algo == "fomaml"):
+            other = "fomaml" if cfg.algo == "maml" else "maml"
+            raise ValueError(f"--algo {cfg.algo} is {'second' if cfg.algo == 'maml' else 'first'} order by definition; "
+                             f"for the other one use --algo {other}")
+    inner["first_order"] = cfg.algo != "maml"
+    cfg = replace(cfg, inner=InnerConfig(**inner).validate(), outer=cfg.outer.validate(),
+                  meta_lr=d["meta_lr"] if cfg.meta_lr is None else cfg.meta_lr,
+                  outer_optimizer=d["outer_optimizer"] if cfg.outer_optimizer is None else cfg.outer_optimizer)
+    if cfg.outer_optimizer not in ("adam", "sgd"):
+        raise ValueError(f"outer_optimizer must be 'adam' or 'sgd', not {cfg.outer_optimizer!r}")
+    if not (cfg.meta_lr > 0 and np.isfinite(cfg.meta_lr)):
+        raise ValueError(f"meta_lr must be a positive number, got {cfg.meta_lr}")
+    if cfg.start_context not in ("null", "mean"):
+        raise ValueError(f"start_context must be 'null' or 'mean', not {cfg.start_context!r}")
+    if cfg.algo == "reptile" and cfg.inner.adapt == "context":
+        raise ValueError("reptile adapts weights (--adapt all or weights); for context adaptation use --algo fomaml or maml")
+    if cfg.outer != OuterConfig() and cfg.algo not in ("fomaml", "maml"):
+        raise ValueError(f"the --outer-* settings shape (FO)MAML's outer loss; --algo {cfg.algo} has none")
+    if not cfg.init and not cfg.resume:
+        g = cfg.generator
+        if (cfg.algo == "autodecoder" or cfg.inner.adapt == "context" or cfg.outer.joint_weight > 0) and not g.ctx_channels:
+            raise ValueError(f"--algo {cfg.algo} with --adapt {cfg.inner.adapt} needs a context map: set --ctx-channels > 0")
+        if cfg.inner.init_context == "template" and not (g.ctx_sketch and g.ctx_channels):
+            raise ValueError("--init-context template needs a sketch context: --ctx-sketch and --ctx-channels > 0")
+    snapshot_iters(cfg.snapshots)
+    return cfg
+
+
+def snapshot_iters(text: str) -> list[int]:
+    """'0,10,100' -> [0, 10, 100] (distinct, increasing, >= 0)."""
+    if not text:
+        return []
+    try:
+        iters = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise ValueError(f"snapshots must be comma-separated iterations like 0,10,100, got {text!r}") from None
+    if iters != sorted(set(iters)) or iters[0] < 0:
+        raise ValueError(f"snapshots must be distinct, increasing and >= 0, got {text!r}")
+    return iters
 
 
 def versions() -> dict:
@@ -164,45 +231,50 @@ def _load_optimizer_state(opt: torch.optim.Optimizer, named: dict, tensors: dict
             opt.state[p] = {k: (v.reshape(()) if k == "step" else v).to(p.device) for k, v in keys.items()}
 
 
-def train(cfg: TrainConfig) -> Path:
-    from accelerate import Accelerator
-    from tqdm.auto import tqdm
+@dataclass
+class Run:
+    """What the outer loop updates and saves: the module, its parameter dict, the auto-decoder's
+    per-character contexts and null context where used, the optimizer, and the record so far."""
 
-    if cfg.algo not in ALGOS:
-        raise ValueError(f"algo must be one of {ALGOS}, not {cfg.algo!r}")
-    cfg.inner.validate()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    acc = Accelerator(mixed_precision=cfg.mixed_precision)
-    out = Path(cfg.out)
-    ckpt = out / "checkpoint"
-    out.mkdir(parents=True, exist_ok=True)
-    start, history, table = 0, [], None
+    unet: torch.nn.Module
+    params: dict
+    alphas_cumprod: torch.Tensor
+    opt: torch.optim.Optimizer
+    named: dict  # name -> tensor the optimizer updates (its state is saved under these names)
+    table: torch.nn.Parameter | None = None  # (K, c, h, w) a context per training character
+    null: torch.Tensor | None = None  # the unconditional context (classifier-free guidance)
+    start: int = 0  # iterations done before this run
+    history: list = field(default_factory=list)
+    compute: dict = field(default_factory=lambda: {"image_passes": 0, "train_seconds": 0.0})
+    carry: dict = field(default_factory=dict)  # record entries kept from the source checkpoint (e.g. "sampling")
 
-    # 1. data: meta-training and meta-validation tasks are disjoint (whole alphabets / subgroups)
-    train_set, val_set, data_record = load_data(cfg)
-    episodic = train_set if cfg.data == "omniglot" else train_set.min_size(cfg.inner.shots + cfg.query_size)
-    tasks = TaskSampler(episodic, cfg.inner.shots, cfg.query_size, cfg.rotations, seed=cfg.seed + acc.process_index)
-    val = TaskSampler(val_set, cfg.inner.shots, min(cfg.query_size, int(val_set.sizes().min()) - cfg.inner.shots))
+    def start_params(self, cfg: TrainConfig) -> dict:
+        """What the checkpoint's inner loop starts from: with --start-context mean (auto-decoder), the table's mean context."""
+        if cfg.algo == "autodecoder" and self.table is not None and cfg.start_context == "mean":
+            return {**self.params, CONTEXT: self.table.detach().mean(0)}
+        return self.params
 
-    # 2. model: fresh, warm-started (--init) or resumed (--resume)
+
+def build(cfg: TrainConfig, acc, train_set, ckpt: Path) -> Run:
+    """A fresh generator, a warm start (--init) or a resumed run (--resume), with its optimizer."""
     source = ckpt if cfg.resume and ckpt.exists() else (Path(cfg.init) if cfg.init else None)
+    resumed = source is not None and source == ckpt
+    table = null = None
+    record, tensors = {}, {}
     if source is not None:
         unet, loaded, gen_cfg, record = load_checkpoint(source)
-        if cfg.resume and ckpt.exists():
-            start, history = int(record["iterations"]), record.get("validation", [])
-        elif cfg.generator.ctx_sketch and not gen_cfg.ctx_sketch:  # warm start a sketch-context model
+        if not resumed and cfg.generator.ctx_sketch and not gen_cfg.ctx_sketch:  # warm start a sketch-context model
             gen_cfg = replace(gen_cfg, ctx_sketch=True)
             attach_sketch(unet, gen_cfg)
         cfg.generator = gen_cfg
         tensors = record.get("_tensors", {})
-        if cfg.algo == "autodecoder" and "context_table" in tensors:
-            table = tensors["context_table"]
+        uses_table = cfg.algo == "autodecoder" or cfg.outer.joint_weight > 0
+        table = tensors.get("context_table") if uses_table else None
         if "null_context" in tensors and cfg.algo == "autodecoder":
             # saved with --start-context mean: the checkpoint's context is the mean one (where its inner loop
-            # starts: what a meta-learning phase warm-started from it should start from too); the
-            # auto-decoder itself keeps training the null context it was trained with
+            # starts); the auto-decoder itself keeps training the null context it was trained with
             loaded[CONTEXT] = tensors["null_context"]
+        null = tensors.get("null_context") if cfg.algo != "autodecoder" else None
     else:
         unet = build_unet(cfg.generator, seed=cfg.seed)
     unet.to(acc.device)
@@ -214,115 +286,211 @@ def train(cfg: TrainConfig) -> Path:
                 params[k] = params[k].copy_(v) if k != CONTEXT else v.clone()
     if CONTEXT in params:
         params[CONTEXT] = torch.nn.Parameter(params[CONTEXT].to(acc.device))
-    alphas_cumprod = scheduler(cfg.generator).alphas_cumprod.to(acc.device)
     groups = [{"params": [p for k, p in params.items() if k != CONTEXT]}]
     if CONTEXT in params:
         groups.append({"params": [params[CONTEXT]]})
-    if cfg.start_context not in ("null", "mean"):
-        raise ValueError(f"start_context must be 'null' or 'mean', not {cfg.start_context!r}")
-    if cfg.algo == "autodecoder":
+    named = dict(params)
+    if cfg.algo == "autodecoder" or cfg.outer.joint_weight > 0:
         if CONTEXT not in params:
-            raise ValueError("autodecoder needs a context map: set --ctx-channels > 0")
+            raise ValueError(f"{'--joint-weight' if cfg.algo != 'autodecoder' else 'autodecoder'} needs a context map: set --ctx-channels > 0")
         if table is None or len(table) != len(train_set):
             table = initial_table(train_set, params[CONTEXT].shape, cfg.table_init, cfg.seed)
         table = torch.nn.Parameter(table.to(acc.device))
         groups.append({"params": [table], "lr": cfg.context_lr})
-    opt_cls = torch.optim.SGD if cfg.outer_optimizer == "sgd" else torch.optim.Adam
-    opt = opt_cls(groups, lr=cfg.meta_lr)
-    named = {**params, **({"context_table": table} if table is not None else {})}
+        named["context_table"] = table
+        if cfg.algo != "autodecoder":  # the joint term's unconditional context, apart from the meta-learned start
+            null = torch.nn.Parameter((null if null is not None else params[CONTEXT].detach()).clone().to(acc.device))
+            groups.append({"params": [null], "lr": cfg.context_lr})
+            named["null_context"] = null
+    opt = (torch.optim.SGD if cfg.outer_optimizer == "sgd" else torch.optim.Adam)(groups, lr=cfg.meta_lr)
     opt_file = ckpt / "optimizer.safetensors"
-    if cfg.resume and opt_file.exists():
+    if resumed and opt_file.exists():
         _load_optimizer_state(opt, named, load_file(str(opt_file)))
+    run = Run(unet, params, scheduler(cfg.generator).alphas_cumprod.to(acc.device), opt, named, table, null,
+              carry={k: record[k] for k in ("sampling",) if k in record})
+    if resumed:
+        run.start, run.history = int(record["iterations"]), record.get("validation", [])
+        run.compute = record.get("compute", run.compute)
+        run.carry.update({k: record[k] for k in ("warm_start", "snapshots") if k in record})
+    elif source is not None:
+        run.carry["warm_start"] = {"checkpoint": Path(cfg.init).name, "algo": record.get("algo"),
+                                   "iterations": record.get("iterations"), "compute": record.get("compute")}
+    return run
 
-    def start_params() -> dict:
-        """What a checkpoint's inner loop starts from: with --start-context mean, the table's mean context."""
-        if table is not None and cfg.start_context == "mean":
-            return {**params, CONTEXT: table.detach().mean(0)}
-        return params
 
-    def save(it: int) -> None:
-        if not acc.is_main_process:
-            return
-        extra = {"context_table": table.detach()} if table is not None else {}
-        extra[PRIOR_MEAN] = unet.prior_mean
-        saved = start_params()
-        if saved is not params:  # keep the trained null context for --resume
-            extra["null_context"] = params[CONTEXT].detach()
-        record = {"algo": cfg.algo, "iterations": it, "data": {"data_dir": cfg.data_dir, **data_record}, "inner": asdict(cfg.inner),
-                  "train": {k: v for k, v in asdict(cfg).items() if k not in ("generator", "inner")},
-                  "command": " ".join(["python -m meta.train", *sys.argv[1:]]), "versions": versions(),
-                  "validation": history, "_tensors": extra}
-        save_checkpoint(ckpt, unet, saved, cfg.generator, record)
-        save_file({k: v.contiguous() for k, v in _optimizer_state(opt, {p: n for n, p in named.items()}).items()}, str(opt_file))
+def image_passes(cfg: TrainConfig) -> int:
+    """UNet image evaluations (forward + backward) in one outer iteration: the compute unit of training.json."""
+    i = cfg.inner
+    if cfg.algo in ("joint", "autodecoder"):
+        return cfg.batch_size
+    steps = (i.inner_steps + 1) / 2 if cfg.outer.steps == "random" else i.inner_steps  # the mean of U{1..K}
+    support = round(i.shots * i.noise_draws * steps)
+    if cfg.algo == "reptile":
+        return cfg.meta_batch_size * (i.shots + cfg.query_size) * i.noise_draws * i.inner_steps
+    return cfg.meta_batch_size * (support + cfg.query_size) + (cfg.batch_size if cfg.outer.joint_weight > 0 else 0)
+
+
+def outer_step(cfg: TrainConfig, run: Run, tasks: TaskSampler, train_set, gen: torch.Generator, device) -> float:
+    """One outer iteration's gradient into p.grad; returns the logged loss."""
+    if cfg.algo in ("joint", "autodecoder"):
+        batch, chars = train_set.pool_batch(gen, cfg.batch_size)  # (B, C, H, W), each image's task
+        return joint_step(run.unet, run.params, batch.to(device), run.alphas_cumprod, gen, run.table, chars.to(device), cfg.p_null)
+    support, query, _ = tasks.sample(cfg.meta_batch_size)
+    support, query = support.to(device), query.to(device)
+    if cfg.algo == "reptile":
+        return reptile_step(run.unet, run.params, support, query, run.alphas_cumprod, cfg.inner, gen, vmap=cfg.vmap)
+    loss = maml_step(run.unet, run.params, support, query, run.alphas_cumprod, cfg.inner, gen, vmap=cfg.vmap, outer=cfg.outer)
+    if cfg.outer.joint_weight > 0:  # the auto-decoder's own loss keeps the denoiser intact while the outer loop works
+        batch, chars = train_set.pool_batch(gen, cfg.batch_size)
+        joint_step(run.unet, run.params, batch.to(device), run.alphas_cumprod, gen, run.table, chars.to(device), cfg.p_null,
+                   null=run.null, weight=cfg.outer.joint_weight)
+    return loss
+
+
+def save(cfg: TrainConfig, run: Run, ckpt: Path, it: int, data_record: dict) -> None:
+    """The checkpoint (diffusers folder + extra.safetensors + training.json) and the optimizer state."""
+    extra = {"context_table": run.table.detach()} if run.table is not None else {}
+    extra[PRIOR_MEAN] = run.unet.prior_mean
+    saved = run.start_params(cfg)
+    if saved is not run.params:  # keep the auto-decoder's trained null context for --resume
+        extra["null_context"] = run.params[CONTEXT].detach()
+    elif run.null is not None:
+        extra["null_context"] = run.null.detach()
+    record = {"algo": cfg.algo, "meta_learned": cfg.algo in META_ALGOS, "iterations": it,
+              "data": {"data_dir": Path(cfg.data_dir).name, **data_record}, "inner": asdict(cfg.inner),
+              "train": {k: v for k, v in asdict(cfg).items() if k not in ("generator", "inner")},
+              "command": portable_command(sys.argv[1:]), "versions": versions(), "compute": run.compute,
+              "validation": run.history, **run.carry, "_tensors": extra}
+    record["train"].update(data_dir=Path(cfg.data_dir).name, out=Path(cfg.out).name, init=Path(cfg.init).name if cfg.init else "")
+    save_checkpoint(ckpt, run.unet, saved, cfg.generator, record)
+    state = _optimizer_state(run.opt, {p: n for n, p in run.named.items()})
+    save_file({k: v.contiguous() for k, v in state.items()}, str(ckpt / "optimizer.safetensors"))
+
+
+def portable_command(argv: list[str]) -> str:
+    """The command line with absolute paths shortened to their last component (no machine paths in records)."""
+    return " ".join(["python -m meta.train", *[Path(a).name if a.startswith("/") else a for a in argv]])
+
+
+def save_snapshot(cfg: TrainConfig, run: Run, ckpt: Path, it: int) -> None:
+    """An fp16 copy of the start after `it` outer iterations (`meta.snapshots` loads it)."""
+    tensors = {k: v.detach() for k, v in run.start_params(cfg).items()}
+    if run.null is not None:
+        tensors["null_context"] = run.null.detach()
+    name = write_snapshot(ckpt, it, tensors)
+    run.carry["snapshots"] = sorted({*run.carry.get("snapshots", []), name})
+
+
+def train(cfg: TrainConfig) -> Path:
+    """The recipe: 1. data, 2. build or resume, 3. the outer loop (validate, snapshot, save as it goes)."""
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+
+    cfg = resolve(cfg)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    acc = Accelerator(mixed_precision=cfg.mixed_precision)
+    out = Path(cfg.out)
+    ckpt = out / "checkpoint"
+    out.mkdir(parents=True, exist_ok=True)
+
+    # 1. data: meta-training and meta-validation tasks are disjoint (whole alphabets / subgroups)
+    train_set, val_set, data_record = load_data(cfg)
+    episodic = train_set if cfg.data == "omniglot" else train_set.min_size(cfg.inner.shots + cfg.query_size)
+    tasks = TaskSampler(episodic, cfg.inner.shots, cfg.query_size, cfg.rotations, seed=cfg.seed + acc.process_index)
+    val = TaskSampler(val_set, cfg.inner.shots, min(cfg.query_size, int(val_set.sizes().min()) - cfg.inner.shots))
+
+    # 2. model: fresh, warm-started (--init) or resumed (--resume)
+    run = build(cfg, acc, train_set, ckpt)
+    snapshots = snapshot_iters(cfg.snapshots)
+    if run.start in snapshots and acc.is_main_process:
+        save_snapshot(cfg, run, ckpt, run.start)
 
     # 3. the outer loop
-    gen = torch.Generator().manual_seed(cfg.seed * 7919 + start + acc.process_index)
-    bar = tqdm(range(start, cfg.meta_iters), initial=start, total=cfg.meta_iters, disable=not acc.is_local_main_process)
-    t0, done = time.time(), 0
+    gen = torch.Generator().manual_seed(cfg.seed * 7919 + run.start + acc.process_index)
+    bar = tqdm(range(run.start, cfg.meta_iters), initial=run.start, total=cfg.meta_iters, disable=not acc.is_local_main_process)
+    t0, passes = time.time(), image_passes(cfg)
     for it in bar:
-        opt.zero_grad(set_to_none=True)
+        t_it = time.time()
+        run.opt.zero_grad(set_to_none=True)
         with acc.autocast():
-            if cfg.algo in ("joint", "autodecoder"):
-                batch, chars = train_set.pool_batch(gen, cfg.batch_size)  # (B, C, H, W), each image's task
-                loss = joint_step(unet, params, batch.to(acc.device), alphas_cumprod, gen, table, chars.to(acc.device), cfg.p_null)
-            else:
-                support, query, _ = tasks.sample(cfg.meta_batch_size)
-                support, query = support.to(acc.device), query.to(acc.device)
-                step = reptile_step if cfg.algo == "reptile" else maml_step
-                loss = step(unet, params, support, query, alphas_cumprod, cfg.inner, gen, vmap=cfg.vmap)
+            loss = outer_step(cfg, run, tasks, train_set, gen, acc.device)
         if acc.num_processes > 1:  # explicit all-reduce: no DDP hooks around a functional model
-            for p in opt.param_groups[0]["params"] + [q for g in opt.param_groups[1:] for q in g["params"]]:
+            for p in [q for g in run.opt.param_groups for q in g["params"]]:
                 if p.grad is not None:
                     p.grad = acc.reduce(p.grad, reduction="mean")
-        opt.step()
-        done += 1
-        bar.set_postfix(loss=f"{loss:.4f}", tasks_per_s=f"{done * cfg.meta_batch_size / (time.time() - t0):.2f}"
-                        if cfg.algo not in ("joint", "autodecoder") else None, images_per_s=f"{done * cfg.batch_size / (time.time() - t0):.1f}")
+        run.opt.step()
+        run.compute["image_passes"] += passes * acc.num_processes
+        run.compute["train_seconds"] = round(run.compute["train_seconds"] + time.time() - t_it, 1)
+        done = it + 1 - run.start
+        bar.set_postfix(loss=f"{loss:.4f}", it_per_s=f"{done / (time.time() - t0):.3f}")
         last = it + 1 == cfg.meta_iters or 0 < cfg.time_budget <= time.time() - t0
         if acc.is_main_process and (((it + 1) % cfg.val_every == 0) or last):
-            history.append({**validate(unet, start_params(), val, alphas_cumprod, cfg, out, it + 1), "train_loss": loss,
-                            "elapsed_s": round(time.time() - t0, 1)})
-            acc.print(json.dumps(history[-1]))
-        if ((it + 1) % cfg.save_every == 0) or last:
-            save(it + 1)
+            run.history.append({**validate(run.unet, run.start_params(cfg), val, run.alphas_cumprod, cfg, out, it + 1),
+                                "train_loss": loss, "elapsed_s": round(time.time() - t0, 1)})
+            acc.print(json.dumps(run.history[-1]))
+        if acc.is_main_process and it + 1 in snapshots:
+            save_snapshot(cfg, run, ckpt, it + 1)
+        if acc.is_main_process and (((it + 1) % cfg.save_every == 0) or last):
+            save(cfg, run, ckpt, it + 1, data_record)
         if last:
             break
-    if start >= cfg.meta_iters:
-        acc.print(f"{ckpt} already has {start} iterations (--meta-iters {cfg.meta_iters}): nothing to do")
+    if run.start >= cfg.meta_iters:
+        acc.print(f"{ckpt} already has {run.start} iterations (--meta-iters {cfg.meta_iters}): nothing to do")
     return ckpt
 
 
 # ---- CLI: kebab-case flags, one adapter from flags to dataclasses ----
 
-def _add_fields(parser, cls, skip=()):
+TYPES = {"meta_lr": float, "outer_optimizer": str}  # fields whose default (None) does not tell their type
+
+
+def _add_fields(parser, cls, skip=(), prefix="", suppress=False):
+    """A kebab-case flag per dataclass field. suppress: unset flags stay out of the parsed args (so the
+    caller can tell which were given)."""
     for f in fields(cls):
         if f.name in skip:
             continue
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default
+        flag = "--" + prefix + f.name.replace("_", "-")
+        default = argparse.SUPPRESS if suppress else f.default
+        kw = {"dest": prefix.replace("-", "_") + f.name, "default": default}
+        if suppress:
+            kw["help"] = (f"(default: the algorithm's, {', '.join(f'{a} {d[f.name]}' for a, d in ALGO_DEFAULTS.items())})"
+                          if f.name in ALGO_DEFAULTS["joint"] else "(default: maml second order, the others first order)"
+                          if f.name == "first_order" else f"(default: {f.default})")
         if f.type in ("bool", bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        elif isinstance(default, tuple):
-            parser.add_argument(flag, type=int, nargs="+", default=list(default))
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+        elif isinstance(f.default, tuple):
+            parser.add_argument(flag, type=int, nargs="+", **{**kw, "default": list(f.default) if not suppress else default})
         else:
-            parser.add_argument(flag, type=type(default), default=default)
+            parser.add_argument(flag, type=TYPES.get(f.name, type(f.default)), **kw)
 
 
 def parse_args(argv=None) -> TrainConfig:
     parser = argparse.ArgumentParser(prog="python -m meta.train", description=__doc__,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    _add_fields(parser, TrainConfig, skip=("generator", "inner"))
+    _add_fields(parser, TrainConfig, skip=("generator", "inner", "outer"))
     _add_fields(parser, GeneratorConfig)
-    _add_fields(parser, InnerConfig)
+    _add_fields(parser, InnerConfig, suppress=True)
+    _add_fields(parser, OuterConfig, skip=("joint_weight",), prefix="outer-")
+    parser.add_argument("--joint-weight", type=float, default=OuterConfig.joint_weight, dest="outer_joint_weight",
+                        help="(FO)MAML: weight of the auto-decoder's own denoising loss (per-character contexts, "
+                             "--batch-size images) mixed into the outer objective")
     args = vars(parser.parse_args(argv))
-    pick = lambda cls: {f.name: args[f.name] for f in fields(cls)}
+    pick = lambda cls, prefix="": {f.name: args[prefix + f.name] for f in fields(cls)}
     gen = pick(GeneratorConfig)
     gen["block_out_channels"] = tuple(gen["block_out_channels"])
     if not args["data_dir"]:
         parser.error("--data-dir is required (omniglot: a folder holding images_background.zip or images_background/; "
                      "emoji: a folder holding noto_emoji_32.npz / twemoji_32.npz)")
-    train_args = {f.name: args[f.name] for f in fields(TrainConfig) if f.name not in ("generator", "inner")}
-    return TrainConfig(**train_args, generator=GeneratorConfig(**gen), inner=InnerConfig(**pick(InnerConfig)))
+    given = {f.name for f in fields(InnerConfig) if f.name in args}
+    inner = InnerConfig(**{f.name: args.get(f.name, f.default) for f in fields(InnerConfig)})
+    train_args = {f.name: args[f.name] for f in fields(TrainConfig) if f.name not in ("generator", "inner", "outer")}
+    cfg = TrainConfig(**train_args, generator=GeneratorConfig(**gen), inner=inner, outer=OuterConfig(**pick(OuterConfig, "outer_")))
+    try:
+        return resolve(cfg, given)
+    except ValueError as err:
+        parser.error(str(err))
 
 
 def main(argv=None) -> Path:

@@ -82,25 +82,47 @@ def test_judge_one_shot_accuracy_on_unseen_alphabets(evaluation, judge):
 def test_recognisability_is_high_for_real_drawings_and_chance_for_the_wrong_input(tasks, judge):
     chance = np.mean([1 / t["ways"] for t in tasks.info])
     tasks.set_radius(judge)
-    real, _, real_within = tasks.score(judge, tasks.rest[:, :10])
+    score = lambda x: (lambda m: (m["recognisability"], m["novelty"], m["recognisability_within"]))(tasks.score(judge, x))
+    real, _, real_within = score(tasks.rest[:, :10])
     assert real.mean() >= 0.8, real.mean()
     assert 0.7 <= real_within.mean() <= real.mean(), real_within.mean()  # 95 % of real drawings lie within the radius
-    other, _, _ = tasks.score(judge, torch.roll(tasks.rest[:, :10], 1, dims=0))  # another task's character
+    other, _, _ = score(torch.roll(tasks.rest[:, :10], 1, dims=0))  # another task's character
     assert other.mean() <= chance + 0.1, other.mean()
     noise = torch.rand(tasks.rest[:, :10].shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
     blank = torch.full_like(noise, -1.0)
     for wrong in (noise, blank):
-        recog, _, within = tasks.score(judge, wrong)
+        recog, _, within = score(wrong)
         assert recog.mean() <= chance + 0.15 and within.mean() <= 0.01, (recog.mean(), within.mean())
 
 
 @needs_data
 @needs_judge
 def test_novelty_is_zero_for_copies_and_about_one_for_new_real_drawings(tasks, judge):
-    copies = tasks.score(judge, tasks.support)[1]
+    copies = tasks.score(judge, tasks.support)["novelty"]
     np.testing.assert_allclose(copies, 0.0, atol=1e-3)
-    new = tasks.score(judge, tasks.rest)[1]
+    new = tasks.score(judge, tasks.rest)["novelty"]
     assert 0.8 <= new.mean() <= 1.25, new.mean()
+
+
+@needs_data
+@needs_judge
+def test_copy_distance_and_diversity_tell_copies_and_templates_from_new_drawings(tasks, judge):
+    """The measures no shortcut passes: a copy of the support and the support shifted 1-2 pixels are
+    copies (copy_distance <= 0.15), one image repeated has no diversity, and real held-out drawings --
+    scored against units taken from *other* held-out drawings -- land near 1 on both."""
+    from meta.measures import shift_copy, template_images
+
+    real = tasks.score(judge, tasks.rest)
+    assert 0.7 <= real["copy_distance"].mean() <= 1.3 and 0.7 <= real["diversity"].mean() <= 1.3, real
+    for name, x in {"copy": tasks.support,
+                    "shifted_copy": torch.stack([shift_copy(s, i) for i, s in enumerate(tasks.support)])}.items():
+        m = tasks.score(judge, x)
+        assert m["copy_distance"].mean() <= 0.15, (name, m["copy_distance"].mean())
+        assert m["recognisability"].mean() >= 0.8, name  # copies are recognised: recognisability alone cannot tell
+    template = tasks.score(judge, template_images(tasks.support, 10))
+    assert template["diversity"].mean() <= 0.05, template["diversity"].mean()
+    repeated = tasks.score(judge, tasks.rest[:, :1].expand(-1, 10, -1, -1, -1))  # one real drawing, ten times
+    assert repeated["diversity"].mean() <= 0.05 and repeated["copy_distance"].mean() >= 0.7
 
 
 def test_evaluate_runs_on_a_dummy_checkpoint_and_fills_the_schema(tmp_path):
@@ -115,8 +137,15 @@ def test_evaluate_runs_on_a_dummy_checkpoint_and_fills_the_schema(tmp_path):
     result = report["results"]["dummy"]
     assert 0.0 <= report["judge_one_shot_accuracy"] <= 1.0
     assert result["steps"] == [0, 1] and result["inner"]["adapt"] == "context"
-    for key in ("query_loss", "query_loss_stderr", "recognisability", "novelty"):
-        assert len(result[key]) == 2 and all(np.isfinite(result[key]))
+    for key in ("query_loss", "query_loss_stderr", "recognisability", "novelty", "recognisability_within", "diversity",
+                "copy_distance", "diversity_stderr", "copy_distance_stderr", "query_loss_low", "query_loss_high"):
+        assert len(result[key]) == 2 and all(np.isfinite(result[key])), key
+    assert result["meta_learned"] is True  # a fomaml record
+    assert set(report["baselines"]) == {"real", "copy", "shifted_copy", "template"}  # no sketch context: no template_context
+    for name, m in report["baselines"].items():
+        assert {"recognisability", "recognisability_within", "diversity", "copy_distance"} <= set(m), name
+        assert all(isinstance(m[k], float) for k in ("recognisability", "diversity", "copy_distance")), name
+    assert report["baselines"]["copy"]["copy_distance"] == 0.0 and report["baselines"]["template"]["diversity"] == 0.0
     assert result["query_loss"][0] != result["query_loss"][1]  # one inner step changed the generator
     assert all(0.0 <= r <= 1.0 for r in result["recognisability"])
     assert {t["ways"] for t in report["tasks"]} <= {2, 4}  # alphabets smaller than 20: all their characters
