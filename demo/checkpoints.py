@@ -33,9 +33,10 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def inner_config(record: dict) -> InnerConfig:
-    """The inner loop a checkpoint was trained with (always run first order in the app)."""
-    return InnerConfig(**{**record.get("inner", {}), "first_order": True}).validate()
+def inner_config(record: dict, **overrides) -> InnerConfig:
+    """The inner loop a checkpoint was trained with, run first order (the app never differentiates
+    through it), with the page's `overrides` (e.g. inner_lr) on top; bad values raise ValueError."""
+    return InnerConfig.from_record(record, first_order=True, **overrides)
 
 
 def describe(name: str, record: dict) -> str:

@@ -44,10 +44,7 @@ def make_lanes(models: Models, checkpoint: str, inner_lr, baseline: bool) -> dic
     require_checkpoint(models, checkpoint)
     g, joint = models.generators[checkpoint], models.baselines.get(models.domain(checkpoint))
     try:
-        cfg = inner_config(g.record)
-        if inner_lr is not None:
-            cfg.inner_lr = float(inner_lr)
-            cfg.validate()
+        cfg = inner_config(g.record, inner_lr=None if inner_lr is None else float(inner_lr))
     except ValueError as err:
         raise gr.Error(f"Bad inner-loop setting: {err}") from None
     lanes = {"meta": Lane(g, cfg)}

@@ -78,7 +78,9 @@ def create_run_panel(models: Models) -> RunPanel:
             # every checkpoint is a valid API value; the page narrows the list to its domain's (demo.switch)
             checkpoint = gr.Dropdown(models.choices(), value=models.default, label="Generator (checkpoint)", scale=3,
                                      elem_id="checkpoint")
-            inner_lr = gr.Number(default_lr, label="Inner learning rate (inner_lr)", minimum=0, scale=1)
+            # no Gradio bounds (they are inclusive, and 0 is no learning rate): the run checks it as
+            # InnerConfig.validate does (positive, finite, below 1000) and says so with a gr.Error
+            inner_lr = gr.Number(default_lr, label="Inner learning rate (inner_lr)", scale=1)
         with gr.Row():
             samples = gr.Slider(1, 16, value=PREVIEW_SAMPLES, step=1, label="Samples per grid")
             sampler_steps = gr.Slider(2, 50, value=PREVIEW_STEPS, step=1, label="Sampler steps (DPM-Solver++)")

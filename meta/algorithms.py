@@ -10,6 +10,8 @@ meta-batch of tasks, and leaves the outer gradient in `p.grad`; an ordinary opti
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from .inner import InnerConfig, adapt, adapted_keys
@@ -91,7 +93,7 @@ def reptile_step(unet, params, support, query, alphas_cumprod, cfg: InnerConfig,
         raise ValueError("reptile adapts weights (adapt='all' or 'weights'); for context adaptation use fomaml or maml")
     data = torch.cat([support, query], dim=1)  # Reptile trains on all of a task's examples
     detached = {k: v.detach() for k, v in params.items()}
-    cfg = InnerConfig(**{**cfg.__dict__, "first_order": True})
+    cfg = replace(cfg, first_order=True)
     if vmap:
         seed = int(torch.randint(0, 2**30, (1,), generator=gen))
         detached = _standard_layout(detached)

@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ def live(checkpoint: Path, device: torch.device, repeats: int = 20) -> dict:
     g = Generator.load(checkpoint, device)
     warm_up(g.unet, g.params)  # as the studio does when it loads its checkpoints
     load_s = time.perf_counter() - t_load
-    cfg = InnerConfig(**{**g.record["inner"], "first_order": True})
+    cfg = InnerConfig.from_record(g.record, first_order=True)
     support = torch.from_numpy(glyph_set(1, 5, first=500).images[0])[:, None].to(device)
     noise = fixed_noise(PREVIEW_SAMPLES, g.config, seed=0).to(device)
 
@@ -94,11 +95,10 @@ def throughput_one(checkpoint: Path, algo: str, mode: str, device: str, meta_bat
 
     dev = torch.device(device)
     g = Generator.load(checkpoint, dev)
-    inner = InnerConfig(**{**g.record["inner"], "first_order": algo != "maml"})
-    if algo == "reptile" or mode != "batched":
-        inner.adapt = "all" if inner.adapt == "context" and algo == "reptile" else inner.adapt
-    if mode in ("vmap", "sequential") and inner.adapt == "context":
-        inner.adapt = "all"  # vmap vs loop is a question about full-parameter adaptation
+    inner = InnerConfig.from_record(g.record, first_order=algo != "maml")
+    # reptile adapts weights; vmap vs loop is a question about full-parameter adaptation
+    if inner.adapt == "context" and (algo == "reptile" or mode in ("vmap", "sequential")):
+        inner = replace(inner, adapt="all")
     params = {k: v.detach().clone().requires_grad_(True) for k, v in g.params.items()}
     glyphs = glyph_set(meta_batch_size, 15, first=700)
     data = torch.from_numpy(glyphs.images)[:, :, None].to(dev)
@@ -203,7 +203,7 @@ def adaptation_efficiency(meta_ckpt: Path, joint_ckpt: Path, data_dir: str, task
     curves = {}
     for name, path, max_steps in (("meta", meta_ckpt, 50), ("joint", joint_ckpt, 50)):
         g = Generator.load(path)
-        cfg = InnerConfig(**{**g.record["inner"], "first_order": True})
+        cfg = InnerConfig.from_record(g.record, first_order=True)
         losses = np.zeros((tasks, max_steps + 1))
         for i, c in enumerate(chars):
             x = torch.from_numpy(glyphs.images[c])[:, None]

@@ -88,9 +88,8 @@ def scratch(seed: int = 0, channels: int = 1) -> Generator:
 
 def inner_config(record: dict, cfg: EvalConfig) -> InnerConfig:
     """The checkpoint's own inner loop, with the flags that were given overriding it."""
-    inner = {**asdict(InnerConfig()), **record.get("inner", {}), "shots": cfg.shots, "first_order": True}
-    overrides = {"inner_lr": cfg.inner_lr, "adapt": cfg.adapt, "optimizer": cfg.optimizer}
-    return InnerConfig(**{**inner, **{k: v for k, v in overrides.items() if v is not None}}).validate()
+    return InnerConfig.from_record(record, shots=cfg.shots, first_order=True, inner_lr=cfg.inner_lr, adapt=cfg.adapt,
+                                   optimizer=cfg.optimizer)
 
 
 def guidance_for(gen: Generator, cfg: EvalConfig) -> Guidance | None:

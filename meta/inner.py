@@ -9,7 +9,7 @@ inner_lr -> alpha, inner_steps -> k, support -> D^tr, query -> D^val.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Iterator
 
 import torch
@@ -30,6 +30,13 @@ class InnerConfig:
     t_max: int = 1000
     noise_draws: int = 1  # noisy copies of each support image per step
     first_order: bool = True
+
+    @classmethod
+    def from_record(cls, record: dict, **overrides) -> "InnerConfig":
+        """A checkpoint's inner loop from its training.json record (defaults where it says nothing),
+        with `overrides` on top (None ones ignored), checked: bad values raise ValueError."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return cls(**{**asdict(cls()), **record.get("inner", {}), **given}).validate()
 
     def validate(self) -> "InnerConfig":
         if self.adapt not in ADAPT_CHOICES:
@@ -93,7 +100,7 @@ def _eager_grad_and_value(loss_fn):
 
 
 def adapt_steps(unet, params: dict, support: torch.Tensor, alphas_cumprod: torch.Tensor, cfg: InnerConfig,
-                *, seed: int = 0, steps: int | None = None, inner_lr: float | None = None) -> Iterator[AdaptStep]:
+                *, seed: int = 0, steps: int | None = None) -> Iterator[AdaptStep]:
     """Yield the adapted parameters after each of `steps` (default cfg.inner_steps) inner steps.
 
     support: (N, C, H, W) for one task, or (T, N, C, H, W) for T tasks adapted together (only for
@@ -101,7 +108,7 @@ def adapt_steps(unet, params: dict, support: torch.Tensor, alphas_cumprod: torch
     With cfg.first_order the yielded parameters carry no graph back to `params`.
     """
     steps = cfg.inner_steps if steps is None else steps
-    alpha = cfg.inner_lr if inner_lr is None else inner_lr
+    alpha = cfg.inner_lr
     keys = adapted_keys(params, cfg.adapt)
     fast = {k: params[k] for k in keys}
     frozen = {k: v for k, v in params.items() if k not in fast}

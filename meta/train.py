@@ -85,7 +85,7 @@ def validate(unet, params, val: TaskSampler, alphas_cumprod, cfg: TrainConfig, o
     tasks = [val.task(c) for c in np.linspace(0, len(val.glyphs) - 1, n).astype(int)]
     support = torch.stack([t.support for t in tasks]).to(alphas_cumprod.device)
     query = torch.stack([t.query for t in tasks]).to(alphas_cumprod.device)
-    inner = InnerConfig(**{**asdict(cfg.inner), "first_order": True})
+    inner = replace(cfg.inner, first_order=True)
     base = {k: v.detach() for k, v in params.items()}
     before = query_loss(unet, base, alphas_cumprod, query)
     if inner.adapt == "context":  # all tasks at once, each with its own context

@@ -153,6 +153,13 @@ def test_bad_settings_and_missing_examples_are_user_errors(tiny_models, shots):
     assert inner_config(tiny_models.generators["glyphs-joint"].record).first_order
 
 
+def test_a_zero_inner_lr_from_the_box_is_a_user_error(tiny_models, shots):
+    session = Session()
+    session.shots = list(shots)
+    with pytest.raises(gr.Error, match="inner_lr must be a positive finite number"):
+        run_all(tiny_models, session, inner_lr=0)
+
+
 def test_sessions_are_private_and_bounded():
     import copy
 

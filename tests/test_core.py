@@ -289,6 +289,16 @@ def test_inner_config_rejects_bad_values():
             InnerConfig(**bad).validate()
 
 
+def test_inner_config_from_record_layers_defaults_record_and_overrides():
+    record = {"inner": {"adapt": "all", "inner_lr": 0.01, "first_order": False}}
+    cfg = InnerConfig.from_record(record, first_order=True, inner_lr=None, optimizer="sgd")
+    assert cfg == InnerConfig(adapt="all", inner_lr=0.01, optimizer="sgd", first_order=True)  # None: not an override
+    assert InnerConfig.from_record({}) == InnerConfig()
+    for bad in [dict(inner_lr=0.0), dict(adapt="everything")]:
+        with pytest.raises(ValueError):
+            InnerConfig.from_record(record, **bad)
+
+
 def test_adapt_steps_yields_every_step():
     unet, params, ac = tiny()
     steps = list(adapt_steps(unet, params, images(3), ac, InnerConfig(adapt="context", inner_steps=4, shots=3)))
