@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 
 from meta.emoji import CREDITS
+from meta.checkpoint import Generator, save_checkpoint
 from meta.inner import InnerConfig
-from meta.model import Generator, GeneratorConfig, build_unet, init_params, save_checkpoint
+from meta.model import GeneratorConfig, build_unet, init_params
 from meta.sampling import warm_up
 
 from .domains import DOMAINS, domain_of

@@ -20,7 +20,8 @@ import torch
 
 from meta.algorithms import fixed_query_noise
 from meta.inner import InnerConfig, adapt_steps
-from meta.model import Generator, denoising_loss
+from meta.checkpoint import Generator
+from meta.model import denoising_loss
 from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS, FirstStepMemo, Interrupted, fixed_noise, sample
 
 QUERY_COPIES = 4  # the held-out shot is scored at this many fixed (t, eps): less noisy than one

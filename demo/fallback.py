@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 import gradio as gr
 import torch
 
-from meta.model import Generator
+from meta.checkpoint import Generator
 
 from .engine import Frame, Lane, Settings, adapt_live
 

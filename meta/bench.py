@@ -29,7 +29,8 @@ import torch
 
 from .glyphs import glyph_set
 from .inner import InnerConfig, adapt_steps
-from .model import CONTEXT, Generator
+from .checkpoint import Generator
+from .model import CONTEXT
 from .sampling import PREVIEW_SAMPLES, PREVIEW_STEPS, FirstStepMemo, fixed_noise, sample, warm_up
 
 ROOT = Path(__file__).resolve().parents[1]

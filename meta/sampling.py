@@ -19,7 +19,8 @@ import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 from safetensors.torch import load_file
 
-from .model import CONTEXT, GeneratorConfig, frozen_net, predict_noise, weights_key
+from .model import CONTEXT, GeneratorConfig, predict_noise
+from .preview_net import frozen_net, weights_key
 
 SAMPLERS = ("ddim", "dpm")
 PREVIEW_SAMPLES = 6  # the app's default preview grid: samples ...

@@ -27,7 +27,8 @@ from . import emoji, omniglot
 from .algorithms import ALGOS, joint_step, maml_step, per_task_contexts, query_loss, reptile_step
 from .images import grid
 from .inner import InnerConfig, adapt
-from .model import CONTEXT, PRIOR_MEAN, GeneratorConfig, attach_sketch, build_unet, init_params, load_checkpoint, save_checkpoint, scheduler
+from .checkpoint import load_checkpoint, save_checkpoint
+from .model import CONTEXT, PRIOR_MEAN, GeneratorConfig, attach_sketch, build_unet, init_params, scheduler
 from .prior import data_mean
 from .sampling import fixed_noise, sample
 from .tasks import TaskSampler

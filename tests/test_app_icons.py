@@ -14,7 +14,7 @@ from demo.handlers import make_lanes, make_run
 from demo.session import Session
 from demo.switch import create_domain_switch, switch_domain
 from meta.icons import icon_arrays
-from meta.model import load_checkpoint
+from meta.checkpoint import load_checkpoint
 
 OUTPUTS = 8
 SWITCH = ["header", "heading", "example_set", "gallery", "sketch", "upload", "checkpoint", "inner_lr", "lane_info",

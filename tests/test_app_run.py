@@ -12,7 +12,8 @@ from demo.explain import NO_RESULTS, results_markdown
 from demo.handlers import make_lanes, make_run, request_stop, reset, show_step
 from demo.session import MAX_FRAMES, Session, delete_session
 from demo.shots import example_sets, glyph_from_image
-from meta.model import CONTEXT, load_checkpoint
+from meta.checkpoint import load_checkpoint
+from meta.model import CONTEXT
 
 OUTPUTS = 8  # meta grid, baseline grid, plot, status, before/after, slider, gif, zip
 
@@ -105,7 +106,7 @@ def test_run_handler_streams_then_gives_before_after_filmstrip_and_generator(tin
 def test_the_downloaded_generator_keeps_the_prior_mean_and_guidance_and_samples_like_the_page(tiny_models, tiny_assets, tmp_path):
     from demo.downloads import export_generator
     from meta.inner import InnerConfig
-    from meta.model import Generator
+    from meta.checkpoint import Generator
     from meta.sampling import fixed_noise, sample
 
     gen = Generator.load(tiny_assets / tiny_models.default)  # a private copy: the shared models stay untouched
