@@ -79,10 +79,8 @@ def support_noise(support: torch.Tensor, cfg: InnerConfig, step: int, seed: int)
 
 
 def _eager_ok(cfg: InnerConfig) -> bool:
-    """First-order steps outside any torch.func transform (vmap, grad) can take their gradient from
-    plain autograd. torch.func.grad gives the same numbers but decomposes some backward formulas
-    (group norm, SiLU) into many small ops: on a 2-core CPU one context step went from ~120 to
-    ~77 ms (`meta.bench` measures it). Second-order MAML and vmapped meta-batches keep torch.func."""
+    """First-order steps outside any torch.func transform take their gradient from plain autograd:
+    the same numbers as torch.func.grad, in fewer operator calls (README, "Speed")."""
     # torch.func keeps a stack of active transforms (private API: where it is missing, keep torch.func)
     peek = getattr(getattr(torch._C, "_functorch", None), "peek_interpreter_stack", None)
     outside = peek is not None and peek() is None

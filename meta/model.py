@@ -65,8 +65,7 @@ def build_unet(config: GeneratorConfig, seed: int | None = 0) -> UNet2DModel:
 
 def attach_sketch(unet: UNet2DModel, config: GeneratorConfig) -> UNet2DModel:
     """Give the module the noise schedule a sketch context needs (a plain attribute, not a weight),
-    and its conv weights the channels-last layout (oneDNN's fast path on CPU: inner step 108 -> 93 ms,
-    8-step preview 253 -> 224 ms on a 2-core CPU; `meta.bench` measures it)."""
+    and its conv weights the channels-last layout (oneDNN's fast path on CPU; `meta.bench` times it)."""
     unet.to(memory_format=torch.channels_last)
     unet.sketch_abar = scheduler(config).alphas_cumprod if config.ctx_sketch and config.ctx_channels else None
     return unet

@@ -52,16 +52,10 @@ def frozen_net(unet: UNet2DModel, params: dict):
     """The UNet with `params`' weights as a frozen TorchScript function (x, t) -> eps, or None where
     it does not apply.
 
-    Sampling on CPU evaluates the same fixed-shape network 8-20 times per preview, and at 32 x 32
-    much of each evaluation is Python and dispatch: traced and frozen (weights folded in as constants),
-    one evaluation of a batch of 6 went from 60 to 41 ms on this 2-core CPU (one thread, `meta.bench`
-    measures the preview). `optimize_for_inference` on top was slower here: it converts every
-    convolution's input to oneDNN's layout and back (~2,700 conversions per 8-step preview): an A/B
-    of whole guided previews (2 threads, interleaved rounds) gave 225-247 ms with it, 189-205 ms
-    without. The frozen constants share the weights' storage, so `_Frozen` holds the weights, and an
-    in-place change to them (checked by version) rebuilds the copy. `torch.compile`
-    gives about the same speed after a 2-minute compile on 2 cores, which a Space cannot afford;
-    this takes ~1-2 s, once per checkpoint (cached on the module, rebuilt if its weights change).
+    At 32 x 32 much of a CPU network evaluation is Python and dispatch, which tracing and freezing
+    (weights folded in as constants) remove (README, "Speed"). The constants share the weights'
+    storage, so `_Frozen` holds the weights; an in-place change to them (checked by version) rebuilds
+    the copy, which is cached on the module.
 
     Applies only without autograd, on CPU, in float32, and to the weights the module was loaded with
     (context adaptation, unadapted previews); a lane that adapts the weights themselves gets None and

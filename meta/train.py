@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from diffusers import UNet2DModel
 from safetensors.torch import load_file, save_file
 
 from . import emoji, omniglot
@@ -165,131 +166,182 @@ def _load_optimizer_state(opt: torch.optim.Optimizer, named: dict, tensors: dict
             opt.state[p] = {k: (v.reshape(()) if k == "step" else v).to(p.device) for k, v in keys.items()}
 
 
-def train(cfg: TrainConfig) -> Path:
-    from accelerate import Accelerator
-    from tqdm.auto import tqdm
+@dataclass
+class State:
+    """What meta-training updates and a checkpoint keeps."""
 
+    unet: UNet2DModel
+    params: dict  # the meta-parameters theta (the context map a torch.nn.Parameter)
+    table: torch.nn.Parameter | None  # autodecoder: one context per training character, else None
+    opt: torch.optim.Optimizer  # the outer optimizer (meta_lr)
+    start: int = 0  # iterations already done (--resume)
+    history: list = field(default_factory=list)  # validation records, saved in training.json
+
+    def named(self) -> dict:
+        """Every optimized tensor by the name its optimizer state is saved under."""
+        return {**self.params, **({"context_table": self.table} if self.table is not None else {})}
+
+    def start_params(self, cfg: TrainConfig) -> dict:
+        """What a checkpoint's inner loop starts from: with --start-context mean, the table's mean context."""
+        if self.table is not None and cfg.start_context == "mean":
+            return {**self.params, CONTEXT: self.table.detach().mean(0)}
+        return self.params
+
+
+def check(cfg: TrainConfig) -> None:
     if cfg.algo not in ALGOS:
         raise ValueError(f"algo must be one of {ALGOS}, not {cfg.algo!r}")
     cfg.inner.validate()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    acc = Accelerator(mixed_precision=cfg.mixed_precision)
-    out = Path(cfg.out)
-    ckpt = out / "checkpoint"
-    out.mkdir(parents=True, exist_ok=True)
-    start, history, table = 0, [], None
+    if cfg.start_context not in ("null", "mean"):
+        raise ValueError(f"start_context must be 'null' or 'mean', not {cfg.start_context!r}")
 
-    # 1. data: meta-training and meta-validation tasks are disjoint (whole alphabets / subgroups)
-    train_set, val_set, data_record = load_data(cfg)
-    episodic = train_set if cfg.data == "omniglot" else train_set.min_size(cfg.inner.shots + cfg.query_size)
-    tasks = TaskSampler(episodic, cfg.inner.shots, cfg.query_size, cfg.rotations, seed=cfg.seed + acc.process_index)
-    val = TaskSampler(val_set, cfg.inner.shots, min(cfg.query_size, int(val_set.sizes().min()) - cfg.inner.shots))
 
-    # 2. model: fresh, warm-started (--init) or resumed (--resume)
-    source = ckpt if cfg.resume and ckpt.exists() else (Path(cfg.init) if cfg.init else None)
-    if source is not None:
+def build_or_resume(cfg: TrainConfig, device, train_set, ckpt: Path) -> State:
+    """The model, fresh, warm-started (--init) or resumed (--resume, from `ckpt`, optimizer state
+    included), with the autodecoder's context table and the outer optimizer."""
+    resume = cfg.resume and ckpt.exists()
+    source = ckpt if resume else (Path(cfg.init) if cfg.init else None)
+    start, history, table, loaded = 0, [], None, {}
+    if source is None:
+        unet = build_unet(cfg.generator, seed=cfg.seed)
+    else:
         unet, loaded, gen_cfg, record = load_checkpoint(source)
-        if cfg.resume and ckpt.exists():
+        if resume:
             start, history = int(record["iterations"]), record.get("validation", [])
         elif cfg.generator.ctx_sketch and not gen_cfg.ctx_sketch:  # warm start a sketch-context model
             gen_cfg = replace(gen_cfg, ctx_sketch=True)
             attach_sketch(unet, gen_cfg)
         cfg.generator = gen_cfg
         tensors = record.get("_tensors", {})
-        if cfg.algo == "autodecoder" and "context_table" in tensors:
-            table = tensors["context_table"]
-        if "null_context" in tensors and cfg.algo == "autodecoder":
-            # saved with --start-context mean: the checkpoint's context is the mean one (where its inner loop
-            # starts: what a meta-learning phase warm-started from it should start from too); the
-            # auto-decoder itself keeps training the null context it was trained with
-            loaded[CONTEXT] = tensors["null_context"]
-    else:
-        unet = build_unet(cfg.generator, seed=cfg.seed)
-    unet.to(acc.device)
-    unet.prior_mean = data_mean(train_set).to(acc.device)  # where samples start (meta.sampling), saved below
+        if cfg.algo == "autodecoder":
+            table = tensors.get("context_table")
+            if "null_context" in tensors:
+                # saved with --start-context mean: the checkpoint's context is the mean one (where its inner loop
+                # starts: what a meta-learning phase warm-started from it should start from too); the
+                # auto-decoder itself keeps training the null context it was trained with
+                loaded[CONTEXT] = tensors["null_context"]
+    unet.to(device)
+    unet.prior_mean = data_mean(train_set).to(device)  # where samples start (meta.sampling), saved with the checkpoint
     params = init_params(unet, cfg.generator)
-    if source is not None:
-        with torch.no_grad():
-            for k, v in loaded.items():
-                params[k] = params[k].copy_(v) if k != CONTEXT else v.clone()
+    with torch.no_grad():
+        for k, v in loaded.items():
+            params[k] = params[k].copy_(v) if k != CONTEXT else v.clone()
     if CONTEXT in params:
-        params[CONTEXT] = torch.nn.Parameter(params[CONTEXT].to(acc.device))
-    alphas_cumprod = scheduler(cfg.generator).alphas_cumprod.to(acc.device)
-    groups = [{"params": [p for k, p in params.items() if k != CONTEXT]}]
-    if CONTEXT in params:
-        groups.append({"params": [params[CONTEXT]]})
-    if cfg.start_context not in ("null", "mean"):
-        raise ValueError(f"start_context must be 'null' or 'mean', not {cfg.start_context!r}")
+        params[CONTEXT] = torch.nn.Parameter(params[CONTEXT].to(device))
     if cfg.algo == "autodecoder":
         if CONTEXT not in params:
             raise ValueError("autodecoder needs a context map: set --ctx-channels > 0")
         if table is None or len(table) != len(train_set):
             table = initial_table(train_set, params[CONTEXT].shape, cfg.table_init, cfg.seed)
-        table = torch.nn.Parameter(table.to(acc.device))
-        groups.append({"params": [table], "lr": cfg.context_lr})
-    opt_cls = torch.optim.SGD if cfg.outer_optimizer == "sgd" else torch.optim.Adam
-    opt = opt_cls(groups, lr=cfg.meta_lr)
-    named = {**params, **({"context_table": table} if table is not None else {})}
+        table = torch.nn.Parameter(table.to(device))
+    state = State(unet, params, table, outer_optimizer(cfg, params, table), start, history)
     opt_file = ckpt / "optimizer.safetensors"
     if cfg.resume and opt_file.exists():
-        _load_optimizer_state(opt, named, load_file(str(opt_file)))
+        _load_optimizer_state(state.opt, state.named(), load_file(str(opt_file)))
+    return state
 
-    def start_params() -> dict:
-        """What a checkpoint's inner loop starts from: with --start-context mean, the table's mean context."""
-        if table is not None and cfg.start_context == "mean":
-            return {**params, CONTEXT: table.detach().mean(0)}
-        return params
 
-    def save(it: int) -> None:
-        if not acc.is_main_process:
-            return
-        extra = {"context_table": table.detach()} if table is not None else {}
-        extra[PRIOR_MEAN] = unet.prior_mean
-        saved = start_params()
-        if saved is not params:  # keep the trained null context for --resume
-            extra["null_context"] = params[CONTEXT].detach()
-        record = {"algo": cfg.algo, "iterations": it, "data": {"data_dir": cfg.data_dir, **data_record}, "inner": asdict(cfg.inner),
-                  "train": {k: v for k, v in asdict(cfg).items() if k not in ("generator", "inner")},
-                  "command": " ".join(["python -m meta.train", *sys.argv[1:]]), "versions": versions(),
-                  "validation": history, "_tensors": extra}
-        save_checkpoint(ckpt, unet, saved, cfg.generator, record)
-        save_file({k: v.contiguous() for k, v in _optimizer_state(opt, {p: n for n, p in named.items()}).items()}, str(opt_file))
+def outer_optimizer(cfg: TrainConfig, params: dict, table) -> torch.optim.Optimizer:
+    """Adam (or SGD) over the UNet weights, the context, and the autodecoder's table (at context_lr)."""
+    groups = [{"params": [p for k, p in params.items() if k != CONTEXT]}]
+    if CONTEXT in params:
+        groups.append({"params": [params[CONTEXT]]})
+    if table is not None:
+        groups.append({"params": [table], "lr": cfg.context_lr})
+    opt_cls = torch.optim.SGD if cfg.outer_optimizer == "sgd" else torch.optim.Adam
+    return opt_cls(groups, lr=cfg.meta_lr)
 
-    # 3. the outer loop
-    gen = torch.Generator().manual_seed(cfg.seed * 7919 + start + acc.process_index)
-    bar = tqdm(range(start, cfg.meta_iters), initial=start, total=cfg.meta_iters, disable=not acc.is_local_main_process)
-    t0, done = time.time(), 0
-    for it in bar:
-        opt.zero_grad(set_to_none=True)
-        with acc.autocast():
-            if cfg.algo in ("joint", "autodecoder"):
-                batch, chars = train_set.pool_batch(gen, cfg.batch_size)  # (B, C, H, W), each image's task
-                loss = joint_step(unet, params, batch.to(acc.device), alphas_cumprod, gen, table, chars.to(acc.device), cfg.p_null)
-            else:
-                support, query, _ = tasks.sample(cfg.meta_batch_size)
-                support, query = support.to(acc.device), query.to(acc.device)
-                step = reptile_step if cfg.algo == "reptile" else maml_step
-                loss = step(unet, params, support, query, alphas_cumprod, cfg.inner, gen, vmap=cfg.vmap)
-        if acc.num_processes > 1:  # explicit all-reduce: no DDP hooks around a functional model
-            for p in opt.param_groups[0]["params"] + [q for g in opt.param_groups[1:] for q in g["params"]]:
+
+def save(cfg: TrainConfig, acc, state: State, data_record: dict, ckpt: Path, it: int) -> None:
+    """The checkpoint after `it` iterations (its context: where its inner loop starts), and the optimizer state."""
+    if not acc.is_main_process:
+        return
+    extra = {"context_table": state.table.detach()} if state.table is not None else {}
+    extra[PRIOR_MEAN] = state.unet.prior_mean
+    saved = state.start_params(cfg)
+    if saved is not state.params:  # keep the trained null context for --resume
+        extra["null_context"] = state.params[CONTEXT].detach()
+    record = {"algo": cfg.algo, "iterations": it, "data": {"data_dir": cfg.data_dir, **data_record}, "inner": asdict(cfg.inner),
+              "train": {k: v for k, v in asdict(cfg).items() if k not in ("generator", "inner")},
+              "command": " ".join(["python -m meta.train", *sys.argv[1:]]), "versions": versions(),
+              "validation": state.history, "_tensors": extra}
+    save_checkpoint(ckpt, state.unet, saved, cfg.generator, record)
+    names = {p: n for n, p in state.named().items()}
+    save_file({k: v.contiguous() for k, v in _optimizer_state(state.opt, names).items()}, str(ckpt / "optimizer.safetensors"))
+
+
+def outer_step(cfg: TrainConfig, acc, state: State, train_set, tasks: TaskSampler, alphas_cumprod, gen) -> float:
+    """One meta-iteration: the algorithm leaves the outer gradient in p.grad, the outer optimizer steps."""
+    state.opt.zero_grad(set_to_none=True)
+    with acc.autocast():
+        if cfg.algo in ("joint", "autodecoder"):
+            batch, chars = train_set.pool_batch(gen, cfg.batch_size)  # (B, C, H, W), each image's task
+            loss = joint_step(state.unet, state.params, batch.to(acc.device), alphas_cumprod, gen, state.table,
+                              chars.to(acc.device), cfg.p_null)
+        else:
+            support, query, _ = tasks.sample(cfg.meta_batch_size)  # (T, N, C, H, W), (T, Q, C, H, W)
+            step = reptile_step if cfg.algo == "reptile" else maml_step
+            loss = step(state.unet, state.params, support.to(acc.device), query.to(acc.device), alphas_cumprod, cfg.inner,
+                        gen, vmap=cfg.vmap)
+    if acc.num_processes > 1:  # explicit all-reduce: no DDP hooks around a functional model
+        for group in state.opt.param_groups:
+            for p in group["params"]:
                 if p.grad is not None:
                     p.grad = acc.reduce(p.grad, reduction="mean")
-        opt.step()
-        done += 1
-        bar.set_postfix(loss=f"{loss:.4f}", tasks_per_s=f"{done * cfg.meta_batch_size / (time.time() - t0):.2f}"
-                        if cfg.algo not in ("joint", "autodecoder") else None, images_per_s=f"{done * cfg.batch_size / (time.time() - t0):.1f}")
+    state.opt.step()
+    return loss
+
+
+def outer_loop(cfg: TrainConfig, acc, state: State, train_set, tasks: TaskSampler, val: TaskSampler, save_at) -> None:
+    """Meta-iterations from state.start to cfg.meta_iters (or the time budget), validating every
+    cfg.val_every and calling `save_at(iteration)` every cfg.save_every and at the end."""
+    from tqdm.auto import tqdm
+
+    alphas_cumprod = scheduler(cfg.generator).alphas_cumprod.to(acc.device)
+    gen = torch.Generator().manual_seed(cfg.seed * 7919 + state.start + acc.process_index)
+    bar = tqdm(range(state.start, cfg.meta_iters), initial=state.start, total=cfg.meta_iters, disable=not acc.is_local_main_process)
+    t0, done = time.time(), 0
+    for it in bar:
+        # 1. one outer step
+        loss = outer_step(cfg, acc, state, train_set, tasks, alphas_cumprod, gen)
+        done, elapsed = done + 1, time.time() - t0
+        episodic = cfg.algo not in ("joint", "autodecoder")
+        bar.set_postfix(loss=f"{loss:.4f}", tasks_per_s=f"{done * cfg.meta_batch_size / elapsed:.2f}" if episodic else None,
+                        images_per_s=f"{done * cfg.batch_size / elapsed:.1f}")
         last = it + 1 == cfg.meta_iters or 0 < cfg.time_budget <= time.time() - t0
+        # 2. query loss before / after the inner loop on the held-out tasks
         if acc.is_main_process and (((it + 1) % cfg.val_every == 0) or last):
-            history.append({**validate(unet, start_params(), val, alphas_cumprod, cfg, out, it + 1), "train_loss": loss,
-                            "elapsed_s": round(time.time() - t0, 1)})
-            acc.print(json.dumps(history[-1]))
+            scores = validate(state.unet, state.start_params(cfg), val, alphas_cumprod, cfg, Path(cfg.out), it + 1)
+            state.history.append({**scores, "train_loss": loss, "elapsed_s": round(time.time() - t0, 1)})
+            acc.print(json.dumps(state.history[-1]))
+        # 3. a checkpoint
         if ((it + 1) % cfg.save_every == 0) or last:
-            save(it + 1)
+            save_at(it + 1)
         if last:
             break
-    if start >= cfg.meta_iters:
-        acc.print(f"{ckpt} already has {start} iterations (--meta-iters {cfg.meta_iters}): nothing to do")
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Meta-train as `cfg` says; -> the checkpoint folder (written every cfg.save_every iterations)."""
+    from accelerate import Accelerator
+
+    check(cfg)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    acc = Accelerator(mixed_precision=cfg.mixed_precision)
+    ckpt = Path(cfg.out) / "checkpoint"
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    # 1. data: meta-training and meta-validation tasks are disjoint (whole alphabets / subgroups)
+    train_set, val_set, data_record = load_data(cfg)
+    episodic = train_set if cfg.data == "omniglot" else train_set.min_size(cfg.inner.shots + cfg.query_size)
+    tasks = TaskSampler(episodic, cfg.inner.shots, cfg.query_size, cfg.rotations, seed=cfg.seed + acc.process_index)
+    val = TaskSampler(val_set, cfg.inner.shots, min(cfg.query_size, int(val_set.sizes().min()) - cfg.inner.shots))
+    # 2. model: fresh, warm-started (--init) or resumed (--resume)
+    state = build_or_resume(cfg, acc.device, train_set, ckpt)
+    # 3. the outer loop, validating and saving as it goes
+    outer_loop(cfg, acc, state, train_set, tasks, val, lambda it: save(cfg, acc, state, data_record, ckpt, it))
+    if state.start >= cfg.meta_iters:
+        acc.print(f"{ckpt} already has {state.start} iterations (--meta-iters {cfg.meta_iters}): nothing to do")
     return ckpt
 
 
