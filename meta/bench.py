@@ -2,7 +2,8 @@
 
 1. live loop with a shipped checkpoint: one inner step (5 shots), one preview grid (the app's
    default samples and sampler steps), step + preview, and time to first frame of a fresh run;
-   on CPU, and on CUDA when present;
+   on CPU, and on CUDA when present (the studio's whole engine, both lanes with their probes and
+   workers, is timed by `python -m demo.tools.bench`);
 2. meta-training throughput (tasks/s, peak memory) for reptile / fomaml / maml at the shipped
    default configuration: tasks mapped with torch.func.vmap vs a sequential per-task loop (the
    pattern learn2learn and higher use), and, for context adaptation, all tasks in one batched

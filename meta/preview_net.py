@@ -36,7 +36,7 @@ def weights_key(params: dict) -> dict:
 class _Frozen:
     """A frozen copy of a UNet and the weight tensors it was made from (held, so that their storage
     cannot be reused by other tensors while the copy is in use). Immutable: deep copies of the module
-    (the studio copies it per run, see demo.engine) share it instead of copying it."""
+    (the studio copies it per run, see demo.runtime.engine) share it instead of copying it."""
 
     def __init__(self, weights: dict, net):
         self.weights, self.net, self.key = weights, net, weights_key(weights)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from demo.inputs import add_drawing, clear_shots, ingest_uploads, remove_selected, use_example_set
-from demo.session import Session
-from demo.shots import MAX_SHOTS, example_sets, glyph_from_sketch, load_uploads
+from demo.page.inputs import add_drawing, clear_shots, ingest_uploads, remove_selected, use_example_set
+from demo.runtime.session import Session
+from demo.runtime.shots import MAX_SHOTS, example_sets, glyph_from_sketch, load_uploads
 
 
 def glyph_picture(size=(120, 100), mode="RGB", ink="black", paper="white"):
@@ -56,14 +56,14 @@ def test_every_accepted_kind_of_image_becomes_a_32x32_shot(tmp_path):
 def test_bad_uploads_get_a_clear_message(tmp_path, make, message):
     path = tmp_path / "upload.png"
     make(path)
-    with pytest.raises(gr.Error, match=message):
-        load_uploads([str(path)])
+    with pytest.raises(gr.Error, match=message):  # the runtime's message, shown by the page
+        ingest_uploads([str(path)], Session())
 
 
 def test_too_many_files_and_too_many_examples(tmp_path):
     files = [write(tmp_path, f"{i}.png", glyph_picture()) for i in range(MAX_SHOTS + 1)]
     with pytest.raises(gr.Error, match="Too many images"):
-        load_uploads(files)
+        ingest_uploads(files, Session())
     session = Session()
     ingest_uploads(files[:MAX_SHOTS], session)
     with pytest.raises(gr.Error, match="Too many examples"):

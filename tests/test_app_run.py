@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from demo.checkpoints import describe, find_checkpoints, inner_config, load_models
-from demo.engine import Settings, adapt_live
-from demo.explain import NO_RESULTS, results_markdown
-from demo.handlers import make_lanes, make_run, request_stop, reset, show_step
-from demo.session import MAX_FRAMES, Session, delete_session
-from demo.shots import example_sets, glyph_from_image
+from demo.runtime.checkpoints import describe, find_checkpoints, inner_config, load_models
+from demo.runtime.engine import Settings, adapt_live
+from demo.runtime.request import make_lanes
+from demo.page.explain import NO_RESULTS, results_markdown
+from demo.page.handlers import make_run, request_stop, reset, show_step
+from demo.runtime.session import MAX_FRAMES, Session, delete_session
+from demo.runtime.shots import example_sets, glyph_from_image
 from meta.checkpoint import load_checkpoint
 from meta.model import CONTEXT
 
@@ -104,7 +105,7 @@ def test_run_handler_streams_then_gives_before_after_filmstrip_and_generator(tin
 
 
 def test_the_downloaded_generator_keeps_the_prior_mean_and_guidance_and_samples_like_the_page(tiny_models, tiny_assets, tmp_path):
-    from demo.downloads import export_generator
+    from demo.runtime.downloads import export_generator
     from meta.inner import InnerConfig
     from meta.checkpoint import Generator
     from meta.sampling import fixed_noise, sample

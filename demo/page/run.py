@@ -5,11 +5,10 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from demo.runtime.checkpoints import Models, inner_config
+from demo.runtime.domains import credit_line
+from demo.runtime.render import TITLES
 from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS
-
-from .checkpoints import Models, inner_config
-from .domains import credit_line
-from .render import TITLES
 
 COLORS = {"meta-learned: support": "#9ecae1", "meta-learned: held-out query": "#08519c",
           "ordinary: support": "#fdae6b", "ordinary: held-out query": "#a63603"}
@@ -75,7 +74,7 @@ def create_run_panel(models: Models) -> RunPanel:
     default_lr = inner_config(models.generators[models.default].record).inner_lr
     with gr.Accordion("Settings", open=False):
         with gr.Row():
-            # every checkpoint is a valid API value; the page narrows the list to its domain's (demo.switch)
+            # every checkpoint is a valid API value; the page narrows the list to its domain's (demo.page.switch)
             checkpoint = gr.Dropdown(models.choices(), value=models.default, label="Generator (checkpoint)", scale=3,
                                      elem_id="checkpoint")
             # no Gradio bounds (they are inclusive, and 0 is no learning rate): the run checks it as

@@ -1,10 +1,10 @@
 """Find, describe and load the shipped generators once, when the app starts.
 
 Every folder under the assets folder that holds a `training.json` is a checkpoint, of one domain
-(demo/domains.py: handwritten glyphs or colour icons); in each domain the one trained with algo
+(demo/runtime/domains.py: handwritten glyphs or colour icons); in each domain the one trained with algo
 "joint" (plain DDPM on pooled images, no meta-learning) is the baseline shown side by side. The
 app never trains: it only reads these folders (safetensors, nothing unpickled), after checking them
-against the folder's SHA-256 manifest (demo/manifest.py) where it has one.
+against the folder's SHA-256 manifest (demo/runtime/manifest.py) where it has one.
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ class Models:
     default: str  # the meta-learned checkpoint selected at start (of the first domain shipped)
     baseline: str | None  # the joint (not meta-learned) checkpoint beside it, if shipped
     device: torch.device
-    workers: int = 1  # threads that run a run's lanes side by side (demo.engine.Settings.workers)
+    workers: int = 1  # threads that run a run's lanes side by side (demo.runtime.engine.Settings.workers)
     domains: dict[str, str] = field(default_factory=dict)  # name -> domain ("glyphs", "icons")
     defaults: dict[str, str] = field(default_factory=dict)  # domain -> its default checkpoint (`default`: the first's)
     baselines: dict[str, str | None] = field(default_factory=dict)  # domain -> its joint checkpoint, if shipped
@@ -89,7 +89,7 @@ def load_models(folder, device: torch.device | None = None) -> Models:
     paths = find_checkpoints(folder)
     if not paths:
         raise ValueError(f"no checkpoints in {Path(folder).resolve()} (folders with training.json); "
-                         f"set {ASSETS_ENV} or --assets, or write test ones with `python -m demo.checkpoints DIR`")
+                         f"set {ASSETS_ENV} or --assets, or write test ones with `python -m demo.runtime.checkpoints DIR`")
     verify_manifest(folder)
     generators = {}
     for path in paths:
@@ -136,7 +136,7 @@ def write_random_checkpoints(folder, config: GeneratorConfig | None = None, algo
     return folder
 
 
-if __name__ == "__main__":  # python -m demo.checkpoints DIR [--small] [--icons]: untrained glyph (and icon) checkpoints
+if __name__ == "__main__":  # python -m demo.runtime.checkpoints DIR [--small] [--icons]: untrained glyph (and icon) checkpoints
     import sys
 
     small = dict(block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=4) if "--small" in sys.argv else {}
