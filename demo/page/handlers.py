@@ -19,7 +19,7 @@ from demo.runtime.fallback import frames_with_fallback
 from demo.runtime.render import before_after, loss_table, sample_grid, status_line
 from demo.runtime.request import check_domain, make_lanes, require_checkpoint, run_settings
 from demo.runtime.session import Session, sweep_upload_stubs
-from demo.runtime.shots import MAX_SHOTS, load_uploads
+from demo.runtime.shots import MAX_SHOTS
 from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS
 
 from .errors import user_errors
@@ -55,8 +55,8 @@ def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
         sweep_upload_stubs()
         with user_errors():
             require_checkpoint(models, checkpoint)
-            if images:  # read as the checkpoint draws: glyphs, or colour icons
-                session.shots, session.domain = load_uploads(images, models.domain(checkpoint)), models.domain(checkpoint)
+            if images:  # the API's uploads: read the way the checkpoint draws, they are the run's examples
+                session.add_uploads(images, models.domain(checkpoint))
             shots = list(session.shots)
             if not shots:
                 raise gr.Error(f"Add 1-{MAX_SHOTS} example images first: upload, draw, or pick an example set.")

@@ -8,7 +8,7 @@ import gradio as gr
 from demo.runtime.domains import DOMAINS, GLYPHS
 from demo.runtime.render import shot_pictures
 from demo.runtime.session import Session
-from demo.runtime.shots import MAX_SHOTS, add_shots, example_sets, glyph_from_sketch, load_uploads, shot_from_image
+from demo.runtime.shots import MAX_SHOTS, add_shots, example_sets, glyph_from_sketch, shot_from_image
 
 from .errors import user_errors
 
@@ -39,8 +39,7 @@ def gallery_update(session: Session):
 
 def ingest_uploads(files, session: Session):
     with user_errors():
-        session.shots = add_shots(session.shots, load_uploads(files, session.domain))
-    session.selected = None
+        session.add_uploads(files)
     return gallery_update(session), None  # clear the upload box: the gallery now holds them
 
 

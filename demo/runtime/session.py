@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from .domains import GLYPHS
+from .shots import add_shots, load_uploads
 
 STUB_AGE_S = float(os.environ.get("INNER_LOOP_STUB_AGE", "600"))  # see sweep_upload_stubs
 MAX_FRAMES = 101  # step 0 + at most 100 inner steps: uint8 grids, ~16 KB a frame
@@ -38,6 +39,18 @@ class Session:
         self.running = False
         self.run_id = 0  # bumped by each run and by Reset, so a stale run leaves the outputs alone
         self._tmp: str | None = None
+
+    def add_uploads(self, paths, domain: str | None = None) -> None:
+        """Read uploaded files as shots, all or none: the one place uploads are decoded.
+
+        Without `domain` (the upload box) they are read as the session's world and join its examples.
+        With one (a run over the API reads its uploads the way the chosen checkpoint draws) they
+        become the examples, and the session moves to that world."""
+        shots = load_uploads(paths, domain or self.domain)
+        if domain is None:
+            self.shots, self.selected = add_shots(self.shots, shots), None
+        else:
+            self.shots, self.domain = shots, domain
 
     def tmpdir(self) -> Path:
         if self._tmp is None or not Path(self._tmp).is_dir():
