@@ -6,7 +6,7 @@ Env knobs: INNER_LOOP_ASSETS (checkpoint folder), INNER_LOOP_HOST / INNER_LOOP_P
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT), INNER_LOOP_CONCURRENCY (runs at once; default 1 on CPU),
 INNER_LOOP_THREADS (torch CPU threads), INNER_LOOP_WORKERS (lanes run side by side), INNER_LOOP_MAX_RUN_SECONDS (per-run time limit, default 240).
 The shipped checkpoints are checked against assets/MANIFEST.sha256 before loading. The generators are loaded once, in `main()`; each visitor's
-examples, frames and adapted weights live in a gr.State (demo/session.py).
+examples, frames and adapted weights live in a gr.State (demo/runtime/session.py).
 """
 from __future__ import annotations
 
@@ -17,17 +17,17 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from demo.checkpoints import ASSETS_ENV, Models, load_models
-from demo.domains import DOMAINS
-from demo.engine import default_workers
-from demo.explain import create_explain_panel
-from demo.handlers import MAX_RUN_SECONDS, make_run, request_stop, reset, show_step
-from demo.inputs import SELECT_BRUSH, create_examples_panel, use_example_set
-from demo.review import create_review_panel
-from demo.run import create_run_panel
-from demo.session import Session, delete_session
-from demo.shots import example_sets
-from demo.switch import checkpoint_update, create_domain_switch, header, switch_domain
+from demo.page.explain import create_explain_panel
+from demo.page.handlers import MAX_RUN_SECONDS, make_run, request_stop, reset, show_step
+from demo.page.inputs import SELECT_BRUSH, create_examples_panel, use_example_set
+from demo.page.review import create_review_panel
+from demo.page.run import create_run_panel
+from demo.page.switch import checkpoint_update, create_domain_switch, header, switch_domain
+from demo.runtime.checkpoints import ASSETS_ENV, Models, load_models
+from demo.runtime.domains import DOMAINS
+from demo.runtime.engine import default_workers
+from demo.runtime.session import Session, delete_session
+from demo.runtime.shots import example_sets
 
 ROOT = Path(__file__).resolve().parent
 MAX_FILE_SIZE = "10mb"
@@ -105,7 +105,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     workers = args.workers or default_workers()
-    if args.threads or workers > 1:  # side-by-side lanes, one torch thread each (see demo.engine)
+    if args.threads or workers > 1:  # side-by-side lanes, one torch thread each (see demo.runtime.engine)
         torch.set_num_threads(args.threads or 1)
     try:
         models = load_models(args.assets)

@@ -10,6 +10,8 @@ meta-batch of tasks, and leaves the outer gradient in `p.grad`; an ordinary opti
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from dataclasses import dataclass, replace

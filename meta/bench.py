@@ -2,7 +2,8 @@
 
 1. live loop with a shipped checkpoint: one inner step (5 shots), one preview grid (the app's
    default samples and sampler steps), step + preview, and time to first frame of a fresh run;
-   on CPU, and on CUDA when present;
+   on CPU, and on CUDA when present (the studio's whole engine, both lanes with their probes and
+   workers, is timed by `python -m demo.tools.bench`);
 2. meta-training throughput (tasks/s, peak memory) for reptile / fomaml / maml at the shipped
    default configuration: tasks mapped with torch.func.vmap vs a sequential per-task loop (the
    pattern learn2learn and higher use), and, for context adaptation, all tasks in one batched
@@ -21,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,8 @@ import torch
 
 from .glyphs import glyph_set
 from .inner import InnerConfig, adapt_steps
-from .model import CONTEXT, Generator
+from .checkpoint import Generator
+from .model import CONTEXT
 from .sampling import PREVIEW_SAMPLES, PREVIEW_STEPS, FirstStepMemo, fixed_noise, sample, warm_up
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +61,7 @@ def live(checkpoint: Path, device: torch.device, repeats: int = 20) -> dict:
     g = Generator.load(checkpoint, device)
     warm_up(g.unet, g.params)  # as the studio does when it loads its checkpoints
     load_s = time.perf_counter() - t_load
-    cfg = InnerConfig(**{**g.record["inner"], "first_order": True})
+    cfg = InnerConfig.from_record(g.record, first_order=True)
     support = torch.from_numpy(glyph_set(1, 5, first=500).images[0])[:, None].to(device)
     noise = fixed_noise(PREVIEW_SAMPLES, g.config, seed=0).to(device)
 
@@ -94,11 +97,10 @@ def throughput_one(checkpoint: Path, algo: str, mode: str, device: str, meta_bat
 
     dev = torch.device(device)
     g = Generator.load(checkpoint, dev)
-    inner = InnerConfig(**{**g.record["inner"], "first_order": algo != "maml"})
-    if algo == "reptile" or mode != "batched":
-        inner.adapt = "all" if inner.adapt == "context" and algo == "reptile" else inner.adapt
-    if mode in ("vmap", "sequential") and inner.adapt == "context":
-        inner.adapt = "all"  # vmap vs loop is a question about full-parameter adaptation
+    inner = InnerConfig.from_record(g.record, first_order=algo != "maml")
+    # reptile adapts weights; vmap vs loop is a question about full-parameter adaptation
+    if inner.adapt == "context" and (algo == "reptile" or mode in ("vmap", "sequential")):
+        inner = replace(inner, adapt="all")
     params = {k: v.detach().clone().requires_grad_(True) for k, v in g.params.items()}
     glyphs = glyph_set(meta_batch_size, 15, first=700)
     data = torch.from_numpy(glyphs.images)[:, :, None].to(dev)
@@ -203,7 +205,7 @@ def adaptation_efficiency(meta_ckpt: Path, joint_ckpt: Path, data_dir: str, task
     curves = {}
     for name, path, max_steps in (("meta", meta_ckpt, 50), ("joint", joint_ckpt, 50)):
         g = Generator.load(path)
-        cfg = InnerConfig(**{**g.record["inner"], "first_order": True})
+        cfg = InnerConfig.from_record(g.record, first_order=True)
         losses = np.zeros((tasks, max_steps + 1))
         for i, c in enumerate(chars):
             x = torch.from_numpy(glyphs.images[c])[:, None]

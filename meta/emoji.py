@@ -154,7 +154,7 @@ def unseen_subgroups(icons: IconSet, checkpoints) -> IconSet:
     """The subgroups none of the checkpoints (folders or Generators) trained on."""
     seen = set()
     for ckpt in checkpoints:
-        if hasattr(ckpt, "record"):  # a loaded meta.model.Generator
+        if hasattr(ckpt, "record"):  # a loaded meta.checkpoint.Generator
             record = ckpt.record
         elif str(ckpt) == "scratch":
             continue

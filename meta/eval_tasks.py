@@ -7,18 +7,15 @@ icons) and scores every checkpoint's samples against the same tasks (`Tasks.scor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from . import emoji
+from .eval_config import EvalConfig
 from .judge import Judge, distances, novelty, novelty_scale, recognisability
 from .measures import mean_pairwise, nearest_support_distance
 from .omniglot import GlyphSet
-
-if TYPE_CHECKING:  # meta.evaluate imports this module
-    from .evaluate import EvalConfig
 
 
 @dataclass

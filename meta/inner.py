@@ -9,7 +9,7 @@ inner_lr -> alpha, inner_steps -> k, support -> D^tr, query -> D^val.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Iterator
 
 import torch
@@ -35,6 +35,13 @@ class InnerConfig:
     # where the context starts: "start" = the checkpoint's start context; "template" = the same with its
     # sketch channel(s) set to the support's pooled mean drawing (a semi-amortised start, as in LEO)
     init_context: str = "start"
+
+    @classmethod
+    def from_record(cls, record: dict, **overrides) -> "InnerConfig":
+        """A checkpoint's inner loop from its training.json record (defaults where it says nothing),
+        with `overrides` on top (None ones ignored), checked: bad values raise ValueError."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return cls(**{**asdict(cls()), **record.get("inner", {}), **given}).validate()
 
     def validate(self) -> "InnerConfig":
         if self.adapt not in ADAPT_CHOICES:
@@ -97,10 +104,8 @@ def support_noise(support: torch.Tensor, cfg: InnerConfig, step: int, seed: int)
 
 
 def _eager_ok(cfg: InnerConfig) -> bool:
-    """First-order steps outside any torch.func transform (vmap, grad) can take their gradient from
-    plain autograd. torch.func.grad gives the same numbers but decomposes some backward formulas
-    (group norm, SiLU) into many small ops: on a 2-core CPU one context step went from ~120 to
-    ~77 ms (`meta.bench` measures it). Second-order MAML and vmapped meta-batches keep torch.func."""
+    """First-order steps outside any torch.func transform take their gradient from plain autograd:
+    the same numbers as torch.func.grad, in fewer operator calls (README, "Speed")."""
     # torch.func keeps a stack of active transforms (private API: where it is missing, keep torch.func)
     peek = getattr(getattr(torch._C, "_functorch", None), "peek_interpreter_stack", None)
     outside = peek is not None and peek() is None
@@ -118,7 +123,7 @@ def _eager_grad_and_value(loss_fn):
 
 
 def adapt_steps(unet, params: dict, support: torch.Tensor, alphas_cumprod: torch.Tensor, cfg: InnerConfig,
-                *, seed: int = 0, steps: int | None = None, inner_lr: float | None = None) -> Iterator[AdaptStep]:
+                *, seed: int = 0, steps: int | None = None) -> Iterator[AdaptStep]:
     """Yield the adapted parameters after each of `steps` (default cfg.inner_steps) inner steps.
 
     support: (N, C, H, W) for one task, or (T, N, C, H, W) for T tasks adapted together (only for
@@ -126,7 +131,7 @@ def adapt_steps(unet, params: dict, support: torch.Tensor, alphas_cumprod: torch
     With cfg.first_order the yielded parameters carry no graph back to `params`.
     """
     steps = cfg.inner_steps if steps is None else steps
-    alpha = cfg.inner_lr if inner_lr is None else inner_lr
+    alpha = cfg.inner_lr
     params = initial(unet, params, support, cfg)
     keys = adapted_keys(params, cfg.adapt)
     fast = {k: params[k] for k in keys}

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .model import CONTEXT, Generator
+from .checkpoint import Generator
 
 FOLDER = "snapshots"
 NAME = re.compile(r"iter_(\d{6,})\.safetensors")

@@ -27,7 +27,8 @@ from . import emoji, omniglot
 from .algorithms import ALGOS, META_ALGOS, OuterConfig, joint_step, maml_step, per_task_contexts, query_loss, reptile_step
 from .images import grid
 from .inner import InnerConfig, adapt, initial
-from .model import CONTEXT, PRIOR_MEAN, GeneratorConfig, attach_sketch, build_unet, init_params, load_checkpoint, save_checkpoint, scheduler
+from .checkpoint import load_checkpoint, save_checkpoint
+from .model import CONTEXT, PRIOR_MEAN, GeneratorConfig, attach_sketch, build_unet, init_params, scheduler
 from .prior import data_mean
 from .sampling import fixed_noise, sample
 from .snapshots import write_snapshot
@@ -152,7 +153,7 @@ def validate(unet, params, val: TaskSampler, alphas_cumprod, cfg: TrainConfig, o
     tasks = [val.task(c) for c in np.linspace(0, len(val.glyphs) - 1, n).astype(int)]
     support = torch.stack([t.support for t in tasks]).to(alphas_cumprod.device)
     query = torch.stack([t.query for t in tasks]).to(alphas_cumprod.device)
-    inner = InnerConfig(**{**asdict(cfg.inner), "first_order": True})
+    inner = replace(cfg.inner, first_order=True)
     base = {k: v.detach() for k, v in params.items()}
     before = query_loss(unet, base, alphas_cumprod, query)
     if inner.adapt == "context":  # all tasks at once, each with its own context

@@ -37,7 +37,7 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def tiny_assets(tmp_path_factory) -> Path:
     """A checkpoint folder like assets/: an untrained tiny meta-learned (context) and joint generator."""
-    from demo.checkpoints import write_random_checkpoints
+    from demo.runtime.checkpoints import write_random_checkpoints
     from meta.model import GeneratorConfig
 
     small = GeneratorConfig(block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=4)
@@ -47,7 +47,7 @@ def tiny_assets(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_mixed_assets(tmp_path_factory) -> Path:
     """Both worlds: the tiny glyph pair and a tiny untrained colour-icon pair (3 channels, sketch context)."""
-    from demo.checkpoints import ICON_ALGOS, write_random_checkpoints
+    from demo.runtime.checkpoints import ICON_ALGOS, write_random_checkpoints
     from meta.model import GeneratorConfig
 
     folder = tmp_path_factory.mktemp("mixed-assets")
@@ -58,14 +58,14 @@ def tiny_mixed_assets(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_mixed_models(tiny_mixed_assets):
-    from demo.checkpoints import load_models
+    from demo.runtime.checkpoints import load_models
 
     return load_models(tiny_mixed_assets, torch.device("cpu"))
 
 
 @pytest.fixture(scope="session")
 def tiny_models(tiny_assets):
-    from demo.checkpoints import load_models
+    from demo.runtime.checkpoints import load_models
 
     return load_models(tiny_assets, torch.device("cpu"))
 
@@ -76,8 +76,8 @@ def app_url(tiny_mixed_models, tiny_mixed_assets):
     tiny checkpoints of both worlds (glyphs first), or the real ones in $INNER_LOOP_ASSETS (e.g. for
     the README screenshot)."""
     from app import build_app, launch_kwargs
-    from demo.checkpoints import ASSETS_ENV, load_models
-    from demo.server import wait_for_page
+    from demo.runtime.checkpoints import ASSETS_ENV, load_models
+    from demo.tools.server import wait_for_page
 
     assets = os.environ.get(ASSETS_ENV)
     models = load_models(assets, torch.device("cpu")) if assets else tiny_mixed_models

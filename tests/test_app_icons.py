@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from demo.domains import TWEMOJI, credit_line, credits, domain_of
-from demo.engine import Settings, adapt_live
-from demo.explain import icon_credits
-from demo.handlers import make_lanes, make_run
-from demo.session import Session
-from demo.switch import create_domain_switch, switch_domain
+from demo.runtime.domains import TWEMOJI, credit_line, credits, domain_of
+from demo.runtime.engine import Settings, adapt_live
+from demo.runtime.request import make_lanes
+from demo.page.explain import icon_credits
+from demo.page.handlers import make_run
+from demo.runtime.session import Session
+from demo.page.switch import create_domain_switch, switch_domain
 from meta.icons import icon_arrays
-from meta.model import load_checkpoint
+from meta.checkpoint import load_checkpoint
 
 OUTPUTS = 8
 SWITCH = ["header", "heading", "example_set", "gallery", "sketch", "upload", "checkpoint", "inner_lr", "lane_info",

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from demo.inputs import add_drawing, clear_shots, ingest_uploads, remove_selected, use_example_set
-from demo.session import Session
-from demo.shots import MAX_SHOTS, example_sets, glyph_from_sketch, load_uploads
+from demo.page.inputs import add_drawing, clear_shots, ingest_uploads, remove_selected, use_example_set
+from demo.runtime.session import Session
+from demo.runtime.shots import MAX_SHOTS, example_sets, glyph_from_sketch, load_uploads
 
 
 def glyph_picture(size=(120, 100), mode="RGB", ink="black", paper="white"):
@@ -56,14 +56,14 @@ def test_every_accepted_kind_of_image_becomes_a_32x32_shot(tmp_path):
 def test_bad_uploads_get_a_clear_message(tmp_path, make, message):
     path = tmp_path / "upload.png"
     make(path)
-    with pytest.raises(gr.Error, match=message):
-        load_uploads([str(path)])
+    with pytest.raises(gr.Error, match=message):  # the runtime's message, shown by the page
+        ingest_uploads([str(path)], Session())
 
 
 def test_too_many_files_and_too_many_examples(tmp_path):
     files = [write(tmp_path, f"{i}.png", glyph_picture()) for i in range(MAX_SHOTS + 1)]
     with pytest.raises(gr.Error, match="Too many images"):
-        load_uploads(files)
+        ingest_uploads(files, Session())
     session = Session()
     ingest_uploads(files[:MAX_SHOTS], session)
     with pytest.raises(gr.Error, match="Too many examples"):
@@ -106,3 +106,30 @@ def test_example_sets_select_remove_and_clear():
     assert session.shots == [] and update["value"] == []
     with pytest.raises(gr.Error, match="Unknown example set"):
         use_example_set("no such set", session)
+
+
+def test_uploads_are_decoded_in_one_place_in_the_sessions_world_or_the_runs(tmp_path, monkeypatch, tiny_models):
+    """The upload box adds uploads read as the session's world; a run's uploads (the API) are read as
+    its checkpoint draws and become its examples, run after run; a refused upload changes nothing."""
+    import demo.runtime.session as session_module
+    from demo.page.handlers import make_run
+
+    real, calls = session_module.load_uploads, []
+    monkeypatch.setattr(session_module, "load_uploads", lambda paths, domain: calls.append(domain) or real(paths, domain))
+    files = [write(tmp_path, f"{i}.png", glyph_picture()) for i in range(2)]
+    session = Session()
+    ingest_uploads(files[:1], session)
+    ingest_uploads(files[1:], session)
+    assert len(session.shots) == 2 and calls == ["glyphs", "glyphs"]
+    for _ in range(2):  # one API client's session, two runs: each run's examples are its uploads
+        list(make_run(tiny_models)(files, 1, 0, samples=1, sampler_steps=1, session=session))
+        assert len(session.shots) == 2
+    assert calls == ["glyphs"] * 4  # every upload decoded once
+    session.add_uploads(files[:1], "icons")
+    assert session.domain == "icons" and [s.shape for s in session.shots] == [(3, 32, 32)]
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    with pytest.raises(ValueError, match="is not an image"):
+        session.add_uploads([str(bad)], "glyphs")
+    assert session.domain == "icons" and len(session.shots) == 1  # refused: the session is as it was
+    session.cleanup()

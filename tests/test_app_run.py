@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from demo.checkpoints import describe, find_checkpoints, inner_config, load_models
-from demo.engine import Settings, adapt_live
-from demo.explain import NO_RESULTS, results_markdown
-from demo.handlers import make_lanes, make_run, request_stop, reset, show_step
-from demo.session import MAX_FRAMES, Session, delete_session
-from demo.shots import example_sets, glyph_from_image
-from meta.model import CONTEXT, load_checkpoint
+from demo.runtime.checkpoints import describe, find_checkpoints, inner_config, load_models
+from demo.runtime.engine import Settings, adapt_live
+from demo.runtime.request import make_lanes
+from demo.page.explain import NO_RESULTS, results_markdown
+from demo.page.handlers import make_run, request_stop, reset, show_step
+from demo.runtime.session import MAX_FRAMES, Session, delete_session
+from demo.runtime.shots import example_sets, glyph_from_image
+from meta.checkpoint import load_checkpoint
+from meta.model import CONTEXT
 
 OUTPUTS = 8  # meta grid, baseline grid, plot, status, before/after, slider, gif, zip
 
@@ -103,9 +105,9 @@ def test_run_handler_streams_then_gives_before_after_filmstrip_and_generator(tin
 
 
 def test_the_downloaded_generator_keeps_the_prior_mean_and_guidance_and_samples_like_the_page(tiny_models, tiny_assets, tmp_path):
-    from demo.downloads import export_generator
+    from demo.runtime.downloads import export_generator
     from meta.inner import InnerConfig
-    from meta.model import Generator
+    from meta.checkpoint import Generator
     from meta.sampling import fixed_noise, sample
 
     gen = Generator.load(tiny_assets / tiny_models.default)  # a private copy: the shared models stay untouched
@@ -151,6 +153,13 @@ def test_bad_settings_and_missing_examples_are_user_errors(tiny_models, shots):
     with pytest.raises(gr.Error, match="Unknown checkpoint"):
         run_all(tiny_models, session, checkpoint="nope")
     assert inner_config(tiny_models.generators["glyphs-joint"].record).first_order
+
+
+def test_a_zero_inner_lr_from_the_box_is_a_user_error(tiny_models, shots):
+    session = Session()
+    session.shots = list(shots)
+    with pytest.raises(gr.Error, match="inner_lr must be a positive finite number"):
+        run_all(tiny_models, session, inner_lr=0)
 
 
 def test_sessions_are_private_and_bounded():

@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from demo.bench import time_run
-from demo.checkpoints import load_models, write_random_checkpoints
+from demo.tools.bench import time_run
+from demo.runtime.checkpoints import load_models, write_random_checkpoints
 
 pytestmark = pytest.mark.slow
 STRICT = os.environ.get("INNER_LOOP_STRICT_TIMING") == "1"

@@ -3,7 +3,8 @@ from dataclasses import asdict
 
 from meta import bench
 from meta.inner import InnerConfig
-from meta.model import GeneratorConfig, build_unet, init_params, save_checkpoint
+from meta.checkpoint import save_checkpoint
+from meta.model import GeneratorConfig, build_unet, init_params
 
 SMALL = GeneratorConfig(block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=2, ctx_size=8)
 

@@ -6,7 +6,8 @@ import torch
 
 from meta.algorithms import maml_step, reptile_step
 from meta.inner import InnerConfig, adapt, adapt_steps, support_noise
-from meta.model import CONTEXT, GeneratorConfig, build_unet, denoising_loss, init_params, load_checkpoint, save_checkpoint, scheduler
+from meta.checkpoint import load_checkpoint, save_checkpoint
+from meta.model import CONTEXT, GeneratorConfig, build_unet, denoising_loss, init_params, scheduler
 from meta.sampling import fixed_noise, sample
 
 TINY = GeneratorConfig(block_out_channels=(4, 8), norm_num_groups=4, sample_size=8, ctx_channels=2, ctx_size=4)
@@ -187,7 +188,8 @@ def test_frozen_sampling_net_matches_functional_call_and_applies_only_where_it_i
     """The compiled copy the sampler uses on CPU gives the same eps (batch, per-task contexts), is
     shared by copies of the module, rebuilt when the module's weights change in place, and refused
     for other weights or with autograd."""
-    from meta.model import frozen_net, predict_noise
+    from meta.model import predict_noise
+    from meta.preview_net import frozen_net
     cfg = GeneratorConfig(block_out_channels=(8, 16), norm_num_groups=4, sample_size=16, ctx_channels=2, ctx_size=4, ctx_sketch=True)
     unet = build_unet(cfg).eval()
     params = {k: v.detach() for k, v in init_params(unet, cfg).items()}
@@ -219,7 +221,8 @@ def test_frozen_sampling_net_matches_functional_call_and_applies_only_where_it_i
 def test_guidance_mixes_the_context_and_null_predictions_and_travels_with_the_checkpoint(tmp_path):
     """eps_null + w (eps_ctx - eps_null) from one batched call, per task; scale 1 is plain sampling;
     a checkpoint's training.json "sampling" turns it on for whoever loads it."""
-    from meta.model import Generator, predict_noise
+    from meta.checkpoint import Generator
+    from meta.model import predict_noise
     from meta.sampling import Guidance, guided_noise
     unet, params, _ = tiny()
     params = {k: v.detach() for k, v in params.items()}
@@ -292,6 +295,16 @@ def test_inner_config_rejects_bad_values():
                 dict(inner_lr=0.0), dict(t_min=500, t_max=100)]:
         with pytest.raises(ValueError):
             InnerConfig(**bad).validate()
+
+
+def test_inner_config_from_record_layers_defaults_record_and_overrides():
+    record = {"inner": {"adapt": "all", "inner_lr": 0.01, "first_order": False}}
+    cfg = InnerConfig.from_record(record, first_order=True, inner_lr=None, optimizer="sgd")
+    assert cfg == InnerConfig(adapt="all", inner_lr=0.01, optimizer="sgd", first_order=True)  # None: not an override
+    assert InnerConfig.from_record({}) == InnerConfig()
+    for bad in [dict(inner_lr=0.0), dict(adapt="everything")]:
+        with pytest.raises(ValueError):
+            InnerConfig.from_record(record, **bad)
 
 
 def test_adapt_steps_yields_every_step():

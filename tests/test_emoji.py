@@ -11,7 +11,7 @@ from meta.emoji import unseen_subgroups
 from meta.evaluate import EvalConfig, evaluate
 from meta.images import BACKGROUND, rgba_to_icon, to_icon
 from meta.judge import Judge, few_shot_accuracy
-from meta.model import Generator
+from meta.checkpoint import Generator
 from meta.tasks import TaskSampler
 from meta.train import main as train_main
 

@@ -13,7 +13,8 @@ from meta.eval_tasks import make_tasks
 from meta.evaluate import EvalConfig, evaluate, labels_for, main
 from meta.inner import InnerConfig
 from meta.judge import Judge, one_shot_accuracy, prototypical_loss
-from meta.model import GeneratorConfig, build_unet, init_params, save_checkpoint
+from meta.checkpoint import save_checkpoint
+from meta.model import GeneratorConfig, build_unet, init_params
 from meta.omniglot import GlyphSet
 
 ROOT = Path(__file__).resolve().parents[1]

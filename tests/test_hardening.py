@@ -1,7 +1,7 @@
 """A classroom against one app process: concurrent sessions, a short soak, Stop and disconnects.
 
-Shortened versions of `python -m demo.load` (16 sessions) and `python -m demo.soak --runs 200`,
-against the tiny checkpoints, in one app child process (demo/server.py) shared by this module.
+Shortened versions of `python -m demo.tools.load` (16 sessions) and `python -m demo.tools.soak --runs 200`,
+against the tiny checkpoints, in one app child process (demo/tools/server.py) shared by this module.
 """
 import subprocess
 import sys
@@ -10,8 +10,8 @@ import time
 import pytest
 from gradio_client import Client, handle_file
 
-from demo import load, soak
-from demo.server import serve
+from demo.tools import load, soak
+from demo.tools.server import serve
 
 pytestmark = pytest.mark.slow
 SETTINGS = {"inner_steps": 2, "samples": 4, "sampler_steps": 2}

@@ -14,8 +14,8 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
-from demo.inputs import add_drawing
-from demo.session import Session
+from demo.page.inputs import add_drawing
+from demo.runtime.session import Session
 
 pytestmark = pytest.mark.slow
 
@@ -122,7 +122,7 @@ def test_absurd_settings_get_a_specific_message(app_url, folder, case):
 def test_nan_is_refused_by_the_client_and_by_the_handler(app_url, folder, tiny_models):
     with pytest.raises(ValueError, match="not JSON compliant"):  # JSON has no NaN: it never reaches the app
         submit(app_url, [folder / "good.png"], inner_lr=math.nan).result(timeout=60)
-    from demo.handlers import make_run
+    from demo.page.handlers import make_run
 
     session = Session()
     session.shots = [np.zeros((32, 32), np.float32)]

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from demo.inputs import add_drawing
-from demo.session import Session
-from demo.shots import example_sets, glyph_from_sketch, load_uploads
+from demo.page.inputs import add_drawing, ingest_uploads
+from demo.runtime.session import Session
+from demo.runtime.shots import example_sets, load_uploads
 from meta import icons
 from meta.images import BACKGROUND
 
@@ -77,17 +77,17 @@ def test_uploads_become_colour_shots(tmp_path, mode):
 
 
 def test_a_blank_icon_and_an_empty_colour_drawing_are_refused(tmp_path):
-    for name, im in [("clear.png", Image.new("RGBA", (64, 64), (0, 0, 0, 0))), ("red.png", Image.new("RGB", (64, 64), "red"))]:
-        im.save(tmp_path / name)
-        with pytest.raises(gr.Error, match=f"{name} holds no icon"):
-            load_uploads([str(tmp_path / name)], "icons")
-    blank = np.zeros((280, 280, 4), np.uint8)
-    with pytest.raises(gr.Error, match="draw an icon"):
-        glyph_from_sketch({"composite": blank}, "icons")
-    pad = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
-    ImageDraw.Draw(pad).line([(40, 140), (240, 140)], fill=(30, 136, 229, 255), width=20)  # a blue stroke
     session = Session()
     session.domain = "icons"
+    for name, im in [("clear.png", Image.new("RGBA", (64, 64), (0, 0, 0, 0))), ("red.png", Image.new("RGB", (64, 64), "red"))]:
+        im.save(tmp_path / name)
+        with pytest.raises(gr.Error, match=f"{name} holds no icon"):  # the runtime's message, shown by the page
+            ingest_uploads([str(tmp_path / name)], session)
+    blank = np.zeros((280, 280, 4), np.uint8)
+    with pytest.raises(gr.Error, match="draw an icon"):
+        add_drawing({"composite": blank}, session)
+    pad = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+    ImageDraw.Draw(pad).line([(40, 140), (240, 140)], fill=(30, 136, 229, 255), width=20)  # a blue stroke
     add_drawing({"composite": np.asarray(pad)}, session)
     (shot,) = session.shots
     assert shot.shape == (3, 32, 32) and shot[2, 16, 16] > shot[0, 16, 16]  # blue, not ink

@@ -8,12 +8,12 @@ import httpx
 import pytest
 import torch
 
-import demo.fallback
-from demo.checkpoints import load_models
-from demo.handlers import make_run
-from demo.manifest import MANIFEST, main as manifest_main, verify_manifest, write_manifest
-from demo.session import Session
-from demo.shots import example_sets, glyph_from_image
+import demo.runtime.fallback
+from demo.runtime.checkpoints import load_models
+from demo.page.handlers import make_run
+from demo.runtime.manifest import MANIFEST, main as manifest_main, verify_manifest, write_manifest
+from demo.runtime.session import Session
+from demo.runtime.shots import example_sets, glyph_from_image
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +64,7 @@ def test_manifest_round_trip_and_a_damaged_file_without_a_manifest(tiny_assets, 
 
 def test_nothing_is_ever_unpickled():
     risky = re.compile(r"torch\.load\(|import pickle|pickle\.load|allow_pickle=True|weights_only=False|joblib")
-    sources = [p for d in ("meta", "demo", "tests") for p in (ROOT / d).glob("*.py")] + [ROOT / "app.py"]
+    sources = [p for d in ("meta", "demo", "tests") for p in (ROOT / d).rglob("*.py")] + [ROOT / "app.py"]
     hits = [f"{p.name}: {line.strip()}" for p in sources if p.name != "test_safety.py"
             for line in p.read_text().splitlines() if risky.search(line)]
     assert hits == []
@@ -103,7 +103,7 @@ def test_a_run_stops_itself_at_the_time_limit(tiny_models, session):
 
 
 def test_out_of_gpu_memory_restarts_the_run_on_the_cpu(tiny_models, session, monkeypatch):
-    real, calls = demo.fallback.adapt_live, []
+    real, calls = demo.runtime.fallback.adapt_live, []
 
     def oom_after_one_frame(lanes, *args):  # what a CUDA OOM during step 1 looks like to the handler
         calls.append(lanes)
@@ -113,7 +113,7 @@ def test_out_of_gpu_memory_restarts_the_run_on_the_cpu(tiny_models, session, mon
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         yield from frames
 
-    monkeypatch.setattr(demo.fallback, "adapt_live", oom_after_one_frame)
+    monkeypatch.setattr(demo.runtime.fallback, "adapt_live", oom_after_one_frame)
     with pytest.warns(UserWarning, match="GPU ran out of memory"):
         outs = list(make_run(tiny_models)(None, 3, 0, samples=2, sampler_steps=2, session=session))
     assert len(calls) == 2 and all(g.generator.params["context"].device.type == "cpu" for g in calls[1].values())

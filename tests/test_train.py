@@ -182,7 +182,7 @@ def test_fomaml_through_a_template_started_context_fit_with_the_joint_term_and_s
     the auto-decoder's own loss mixed in, and fp16 snapshots along the outer loop that load back."""
     from safetensors.torch import load_file
 
-    from meta.model import Generator
+    from meta.checkpoint import Generator
     from meta.snapshots import list_snapshots, load_snapshot
 
     ad = main(["--algo", "autodecoder", "--data-dir", str(omniglot_dir), "--out", str(tmp_path / "ad"), "--meta-iters", "2",

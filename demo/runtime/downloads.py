@@ -1,7 +1,7 @@
 """What a visitor can take home: the filmstrip GIF and the adapted generator as a zip.
 
 The zip holds a diffusers folder (config.json + diffusion_pytorch_model.safetensors) plus the
-context map and a training.json saying where it came from, written by `meta.model.save_checkpoint`
+context map and a training.json saying where it came from, written by `meta.checkpoint.save_checkpoint`
 on a private module copy: the shared, loaded generator is never modified.
 """
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from meta.model import PRIOR_MEAN, Generator, build_unet, save_checkpoint
+from meta.checkpoint import Generator, save_checkpoint
+from meta.model import PRIOR_MEAN, build_unet
 
 from .render import frame_picture
 

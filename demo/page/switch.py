@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .checkpoints import Models, inner_config
-from .domains import DOMAINS
+from demo.runtime.checkpoints import Models, inner_config
+from demo.runtime.domains import DOMAINS
+from demo.runtime.session import Session
+from demo.runtime.shots import example_sets
+
 from .handlers import cleared_review
 from .inputs import brush, intro, use_example_set
 from .run import credit_markdown, describe_lanes
-from .session import Session
-from .shots import example_sets
 
 
 def header(domain: str) -> str:

@@ -1,8 +1,8 @@
 """The README's screenshot: the studio after a whole run on a built-in example set.
 
-    python -m demo.screenshot [--assets assets] [--out assets/screenshot.png] [--steps 10] [--domain icons]
+    python -m demo.tools.screenshot [--assets assets] [--out assets/screenshot.png] [--steps 10] [--domain icons]
 
-Starts app.py in a child process (demo.server), opens it in the system Chromium (Playwright, as in
+Starts app.py in a child process (demo.tools.server), opens it in the system Chromium (Playwright, as in
 tests/test_browser.py), switches to `--domain` (e.g. colour icons; the first world shipped if not
 given), runs `--steps` inner steps on the example set shown, waits for the last step and saves a
 full-page PNG.
@@ -13,7 +13,8 @@ import argparse
 import shutil
 from pathlib import Path
 
-from .domains import DOMAINS
+from demo.runtime.domains import DOMAINS
+
 from .server import ROOT, serve
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]

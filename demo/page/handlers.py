@@ -11,19 +11,20 @@ import time
 
 import gradio as gr
 
+from demo.runtime.checkpoints import Models
+from demo.runtime.domains import credit_line
+from demo.runtime.downloads import export_generator, filmstrip
+from demo.runtime.engine import Settings
+from demo.runtime.fallback import frames_with_fallback
+from demo.runtime.render import before_after, loss_table, sample_grid, status_line
+from demo.runtime.request import check_domain, make_lanes, require_checkpoint, run_settings
+from demo.runtime.session import Session, sweep_upload_stubs
+from demo.runtime.shots import MAX_SHOTS
 from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS
 
-from .checkpoints import Models, inner_config
-from .domains import DOMAINS, credit_line, shots_domain
-from .downloads import export_generator, filmstrip
-from .engine import Lane, Settings
-from .fallback import frames_with_fallback
-from .render import before_after, loss_table, sample_grid, status_line
-from .session import Session, sweep_upload_stubs
-from .shots import MAX_SHOTS, load_uploads
+from .errors import user_errors
 
 MAX_RUN_SECONDS = float(os.environ.get("INNER_LOOP_MAX_RUN_SECONDS", "240"))  # a run stops itself after this
-LIMITS = {"Inner steps": (1, 100), "Samples per grid": (1, 16), "Sampler steps": (1, 50), "Seed": (0, 2**32 - 1)}
 
 try:  # on Hugging Face ZeroGPU, borrow a GPU for the run; elsewhere an identity decorator
     import spaces
@@ -32,48 +33,6 @@ try:  # on Hugging Face ZeroGPU, borrow a GPU for the run; elsewhere an identity
 except ImportError:
     def gpu(fn):
         return fn
-
-
-def require_checkpoint(models: Models, checkpoint) -> None:
-    if checkpoint not in models.generators:
-        raise gr.Error(f"Unknown checkpoint {checkpoint!r}: pick one of {list(models.generators)}.")
-
-
-def make_lanes(models: Models, checkpoint: str, inner_lr, baseline: bool) -> dict[str, Lane]:
-    """The selected generator, and its domain's joint baseline beside it, each with its own inner settings."""
-    require_checkpoint(models, checkpoint)
-    g, joint = models.generators[checkpoint], models.baselines.get(models.domain(checkpoint))
-    try:
-        cfg = inner_config(g.record)
-        if inner_lr is not None:
-            cfg.inner_lr = float(inner_lr)
-            cfg.validate()
-    except ValueError as err:
-        raise gr.Error(f"Bad inner-loop setting: {err}") from None
-    lanes = {"meta": Lane(g, cfg)}
-    if baseline and joint and joint != checkpoint:
-        b = models.generators[joint]
-        lanes["baseline"] = Lane(b, inner_config(b.record))
-    return lanes
-
-
-def whole_number(label: str, value) -> int:
-    """A setting as an int within LIMITS[label], or a gr.Error naming it (never clamped or rounded)."""
-    lo, hi = LIMITS[label]
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not (ok and value == int(value) and lo <= value <= hi):
-        raise gr.Error(f"{label} must be a whole number from {lo} to {hi}, got {value!r}.")
-    return int(value)
-
-
-def check_domain(models: Models, checkpoint: str, shots) -> None:
-    """A glyph shot never reaches an icon generator, nor an icon shot a glyph one."""
-    want, have = models.domain(checkpoint), shots_domain(shots)
-    if have != want:
-        others = [n for n in models.generators if models.domain(n) == have]
-        raise gr.Error(f"{checkpoint} draws {DOMAINS[want].label.lower()}, but your {len(shots)} examples are "
-                       f"{DOMAINS[have].label.lower()}: pick one of {others or 'the other checkpoints'}, or switch the "
-                       f"studio to {DOMAINS[want].label} and bring {DOMAINS[want].noun}s.")
 
 
 def _grids(frame):
@@ -94,18 +53,17 @@ def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
         """Adapt on 1-10 example images; stream sample grids and losses after every inner step."""
         session = session if session is not None else Session()
         sweep_upload_stubs()
-        require_checkpoint(models, checkpoint)
-        if images:  # read as the checkpoint draws: glyphs, or colour icons
-            session.shots, session.domain = load_uploads(images, models.domain(checkpoint)), models.domain(checkpoint)
-        shots = list(session.shots)
-        if not shots:
-            raise gr.Error(f"Add 1-{MAX_SHOTS} example images first: upload, draw, or pick an example set.")
-        check_domain(models, checkpoint, shots)
-        steps = whole_number("Inner steps", inner_steps)
-        settings = Settings(steps, whole_number("Samples per grid", PREVIEW_SAMPLES if samples is None else samples),
-                            whole_number("Sampler steps", PREVIEW_STEPS if sampler_steps is None else sampler_steps),
-                            whole_number("Seed", 0 if seed is None else seed), workers=models.workers)
-        lanes = make_lanes(models, checkpoint, inner_lr, baseline)
+        with user_errors():
+            require_checkpoint(models, checkpoint)
+            if images:  # the API's uploads: read the way the checkpoint draws, they are the run's examples
+                session.add_uploads(images, models.domain(checkpoint))
+            shots = list(session.shots)
+            if not shots:
+                raise gr.Error(f"Add 1-{MAX_SHOTS} example images first: upload, draw, or pick an example set.")
+            check_domain(models, checkpoint, shots)
+            settings = run_settings(inner_steps, samples, sampler_steps, seed, models.workers)
+            lanes = make_lanes(models, checkpoint, inner_lr, baseline)
+        steps = settings.inner_steps
         session.clear_run()
         session.run_id = run_id = session.run_id + 1
         session.running, deadline, device = True, time.monotonic() + max_seconds, models.device
@@ -119,7 +77,7 @@ def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
 
         skip4 = (gr.skip(),) * 4
         try:
-            for frame in frames_with_fallback(lanes, shots, settings, should_stop, restart):
+            for frame in frames_with_fallback(lanes, shots, settings, should_stop, restart, gr.Warning):
                 session.keep(frame)
                 first = frame.step == 0
                 yield (*_grids(frame), plot_update(session.frames, steps), status_line(frame, device, steps),

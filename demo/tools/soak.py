@@ -1,11 +1,11 @@
 """Long uptime: many short runs, one after another, through one API client.
 
-    python -m demo.soak [--runs 200] [--warmup 10] [--assets assets] [--json out.json]
+    python -m demo.tools.soak [--runs 200] [--warmup 10] [--assets assets] [--json out.json]
 
 After `--warmup` runs it notes the app's resident memory, threads and files in its temp folders
 (Gradio's cache and TMPDIR); after the last run it reports the growth of each. Pass: memory grows
 by at most --max-rss-mb, temp files and threads not at all. The app runs in a child process
-(demo/server.py). Runs cycle through 4 seeds, so the streamed grids repeat and a steady cache
+(demo/tools/server.py). Runs cycle through 4 seeds, so the streamed grids repeat and a steady cache
 stays the same size.
 """
 from __future__ import annotations
@@ -16,8 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from demo.runtime.shots import example_sets
+
 from .server import ROOT, serve
-from .shots import example_sets
 
 SEEDS = 4
 

@@ -1,11 +1,14 @@
 """Time the live run: first frame after Run, and one inner step plus its preview, baseline off and on.
 
-    python -m demo.bench [--assets DIR] [--steps 10] [--threads N]
+    python -m demo.tools.bench [--assets DIR] [--steps 10] [--threads N]
 
 Each case runs twice: the lanes (and their leave-one-out probes) one after another with N torch
 threads, and side by side on N workers with one torch thread each (what `python app.py` does on a
 CPU). Without --assets it writes untrained checkpoints of the shipped size to a temp folder: the
 timing depends on the size, not the weights.
+
+This times the studio's engine as a visitor meets it (both lanes, their leave-one-out probes,
+workers, Stop); `python -m meta.bench` times its parts alone (one inner step, one preview).
 """
 from __future__ import annotations
 
@@ -16,9 +19,9 @@ import time
 
 import torch
 
-from .checkpoints import inner_config, load_models, write_random_checkpoints
-from .engine import Lane, Settings, adapt_live, default_workers
-from .shots import example_sets, glyph_from_image
+from demo.runtime.checkpoints import inner_config, load_models, write_random_checkpoints
+from demo.runtime.engine import Lane, Settings, adapt_live, default_workers
+from demo.runtime.shots import example_sets, glyph_from_image
 
 
 def example_run(models, names: list[str]) -> tuple[list, dict[str, Lane]]:
@@ -52,7 +55,7 @@ def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--assets", default=None, help="checkpoint folder (default: untrained ones of the shipped size)")
     p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--threads", type=int, default=0, help="CPU cores to use (0 = demo.engine.default_workers())")
+    p.add_argument("--threads", type=int, default=0, help="CPU cores to use (0 = demo.runtime.engine.default_workers())")
     args = p.parse_args(argv)
     cores = args.threads or default_workers()
     assets = args.assets or write_random_checkpoints(tempfile.mkdtemp(prefix="inner-loop-bench-"))

@@ -5,11 +5,10 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from demo.runtime.checkpoints import Models, inner_config
+from demo.runtime.domains import credit_line
+from demo.runtime.render import TITLES
 from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS
-
-from .checkpoints import Models, inner_config
-from .domains import credit_line
-from .render import TITLES
 
 COLORS = {"meta-learned: support": "#9ecae1", "meta-learned: held-out query": "#08519c",
           "ordinary: support": "#fdae6b", "ordinary: held-out query": "#a63603"}
@@ -75,10 +74,12 @@ def create_run_panel(models: Models) -> RunPanel:
     default_lr = inner_config(models.generators[models.default].record).inner_lr
     with gr.Accordion("Settings", open=False):
         with gr.Row():
-            # every checkpoint is a valid API value; the page narrows the list to its domain's (demo.switch)
+            # every checkpoint is a valid API value; the page narrows the list to its domain's (demo.page.switch)
             checkpoint = gr.Dropdown(models.choices(), value=models.default, label="Generator (checkpoint)", scale=3,
                                      elem_id="checkpoint")
-            inner_lr = gr.Number(default_lr, label="Inner learning rate (inner_lr)", minimum=0, scale=1)
+            # no Gradio bounds (they are inclusive, and 0 is no learning rate): the run checks it as
+            # InnerConfig.validate does (positive, finite, below 1000) and says so with a gr.Error
+            inner_lr = gr.Number(default_lr, label="Inner learning rate (inner_lr)", scale=1)
         with gr.Row():
             samples = gr.Slider(1, 16, value=PREVIEW_SAMPLES, step=1, label="Samples per grid")
             sampler_steps = gr.Slider(2, 50, value=PREVIEW_STEPS, step=1, label="Sampler steps (DPM-Solver++)")

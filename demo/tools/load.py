@@ -1,13 +1,13 @@
 """A classroom at once: N concurrent API sessions, each with its own examples and seed.
 
-    python -m demo.load [--sessions 16] [--assets assets] [--steps 5] [--concurrency 0] [--json out.json]
+    python -m demo.tools.load [--sessions 16] [--assets assets] [--steps 5] [--concurrency 0] [--json out.json]
 
 1. every session's run alone, one after another: the reference frames;
 2. all sessions submitted at once, each from its own gradio_client.Client;
 3. checks: every session's streamed grids are bit-identical to its run alone (no cross-talk), no
    session got an error, queued sessions were told their position; and it reports p50/p95 time to
    first frame (from submit, queue wait included) and per-step latency (between streamed frames).
-The app runs in a child process (demo/server.py) with --concurrency runs at once (0: app's default).
+The app runs in a child process (demo/tools/server.py) with --concurrency runs at once (0: app's default).
 """
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ from pathlib import Path
 
 import httpx
 
+from demo.runtime.shots import example_sets
+
 from .server import ROOT, serve
-from .shots import example_sets
 
 POLL_S = 0.02  # how often a session looks for new frames and its queue position
 

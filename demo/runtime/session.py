@@ -14,17 +14,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from gradio.utils import get_upload_folder
-
 from .domains import GLYPHS
+from .shots import add_shots, load_uploads
 
 STUB_AGE_S = float(os.environ.get("INNER_LOOP_STUB_AGE", "600"))  # see sweep_upload_stubs
 MAX_FRAMES = 101  # step 0 + at most 100 inner steps: uint8 grids, ~16 KB a frame
 
 
+def served_folder() -> Path:
+    """Gradio's cache folder, whose files it serves without copying: $GRADIO_TEMP_DIR, else <temp>/gradio
+    (Gradio's own rule, `gradio.utils.get_upload_folder`; tests/test_safety.py checks they agree)."""
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or (Path(tempfile.gettempdir()) / "gradio").resolve())
+
+
 class Session:
     def __init__(self):
-        self.domain = GLYPHS  # "glyphs" or "icons" (demo/domains.py): what the shots are and how uploads are read
+        self.domain = GLYPHS  # "glyphs" or "icons" (demo/runtime/domains.py): what the shots are and how uploads are read
         self.shots: list = []  # float32 arrays in [-1, 1], what the model sees: (32, 32) glyphs or (3, 32, 32) icons
         self.selected: int | None = None  # gallery index picked for removal
         self.frames: list = []  # engine.Frame for each streamed step (adapted params dropped)
@@ -35,9 +40,21 @@ class Session:
         self.run_id = 0  # bumped by each run and by Reset, so a stale run leaves the outputs alone
         self._tmp: str | None = None
 
+    def add_uploads(self, paths, domain: str | None = None) -> None:
+        """Read uploaded files as shots, all or none: the one place uploads are decoded.
+
+        Without `domain` (the upload box) they are read as the session's world and join its examples.
+        With one (a run over the API reads its uploads the way the chosen checkpoint draws) they
+        become the examples, and the session moves to that world."""
+        shots = load_uploads(paths, domain or self.domain)
+        if domain is None:
+            self.shots, self.selected = add_shots(self.shots, shots), None
+        else:
+            self.shots, self.domain = shots, domain
+
     def tmpdir(self) -> Path:
         if self._tmp is None or not Path(self._tmp).is_dir():
-            cache = Path(get_upload_folder())  # Gradio's cache ($GRADIO_TEMP_DIR): served without copying
+            cache = served_folder()
             cache.mkdir(parents=True, exist_ok=True)
             self._tmp = tempfile.mkdtemp(prefix="inner-loop-", dir=cache)
         return Path(self._tmp)
@@ -78,9 +95,9 @@ def delete_session(session: "Session | None") -> None:
 
 def sweep_upload_stubs(min_age: float = STUB_AGE_S) -> int:
     """Remove the empty `tmpXXXXXXXX` files that Gradio 6.31's upload route leaves in its cache, one
-    per uploaded file (found by `python -m demo.soak`); only those older than `min_age` seconds, so
+    per uploaded file (found by `python -m demo.tools.soak`); only those older than `min_age` seconds, so
     no upload in flight is touched. Returns how many were removed."""
-    removed, now, folder = 0, time.time(), Path(get_upload_folder())
+    removed, now, folder = 0, time.time(), served_folder()
     if not folder.is_dir():
         return 0
     with os.scandir(folder) as entries:

@@ -1,8 +1,8 @@
 """When the accelerator runs out of memory mid-run, finish the run on the CPU instead of failing.
 
 `frames_with_fallback` wraps `engine.adapt_live`: on `torch.cuda.OutOfMemoryError` it frees the
-GPU's cache, tells the visitor, and restarts the same run (same shots, seed and noise) from step 0
-with CPU copies of the generators. The CPU copies are made once per generator and shared read-only,
+GPU's cache, tells the visitor (through the page's `warn`), and restarts the same run (same shots,
+seed and noise) from step 0 with CPU copies of the generators. The CPU copies are made once per generator and shared read-only,
 like the originals.
 """
 from __future__ import annotations
@@ -11,10 +11,9 @@ import copy
 import threading
 from typing import Callable, Iterator
 
-import gradio as gr
 import torch
 
-from meta.model import Generator
+from meta.checkpoint import Generator
 
 from .engine import Frame, Lane, Settings, adapt_live
 
@@ -32,15 +31,15 @@ def on_cpu(g: Generator) -> Generator:
 
 
 def frames_with_fallback(lanes: dict[str, Lane], shots, settings: Settings, should_stop: Callable[[], bool],
-                         restart: Callable[[torch.device], None]) -> Iterator[Frame]:
-    """adapt_live; after an out-of-memory error, `restart(cpu)` then the whole run again on the CPU."""
+                         restart: Callable[[torch.device], None], warn: Callable[[str], None]) -> Iterator[Frame]:
+    """adapt_live; after an out-of-memory error, `warn(message)`, `restart(cpu)`, then the whole run again on the CPU."""
     try:
         yield from adapt_live(lanes, shots, settings, should_stop)
         return
     except torch.cuda.OutOfMemoryError:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    gr.Warning("The GPU ran out of memory (too many runs at once?): this run restarts on the CPU, more slowly.")
+    warn("The GPU ran out of memory (too many runs at once?): this run restarts on the CPU, more slowly.")
     restart(CPU)
     cpu_lanes = {name: Lane(on_cpu(lane.generator), lane.cfg) for name, lane in lanes.items()}
     yield from adapt_live(cpu_lanes, shots, settings, should_stop)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from .domains import ICONS, credits
+from demo.runtime.domains import ICONS, credits
 
 HOW = """
 **The inner loop** is what you watch. Starting from a generator's parameters, it takes a few steps of

@@ -5,10 +5,12 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from .domains import DOMAINS, GLYPHS
-from .render import shot_pictures
-from .session import Session
-from .shots import MAX_SHOTS, add_shots, example_sets, glyph_from_sketch, load_uploads, shot_from_image
+from demo.runtime.domains import DOMAINS, GLYPHS
+from demo.runtime.render import shot_pictures
+from demo.runtime.session import Session
+from demo.runtime.shots import MAX_SHOTS, add_shots, example_sets, glyph_from_sketch, shot_from_image
+
+from .errors import user_errors
 
 
 # Gradio 6's Sketchpad opens with no tool picked ("select the draw tool to start"): pick the brush
@@ -36,13 +38,14 @@ def gallery_update(session: Session):
 
 
 def ingest_uploads(files, session: Session):
-    session.shots = add_shots(session.shots, load_uploads(files, session.domain))
-    session.selected = None
+    with user_errors():
+        session.add_uploads(files)
     return gallery_update(session), None  # clear the upload box: the gallery now holds them
 
 
 def add_drawing(value, session: Session):
-    session.shots = add_shots(session.shots, [glyph_from_sketch(value, session.domain)])
+    with user_errors():
+        session.shots = add_shots(session.shots, [glyph_from_sketch(value, session.domain)])
     session.selected = None
     return gallery_update(session), None  # a fresh pad for the next drawing
 
@@ -51,7 +54,8 @@ def use_example_set(name, session: Session):
     sets = example_sets(session.domain)
     if name not in sets:
         raise gr.Error(f"Unknown example set {name!r}.")
-    session.shots = [shot_from_image(im, name, session.domain) for im in sets[name]][:MAX_SHOTS]
+    with user_errors():
+        session.shots = [shot_from_image(im, name, session.domain) for im in sets[name]][:MAX_SHOTS]
     session.selected = None
     return gallery_update(session)
 

@@ -1,10 +1,10 @@
 """Find, describe and load the shipped generators once, when the app starts.
 
 Every folder under the assets folder that holds a `training.json` is a checkpoint, of one domain
-(demo/domains.py: handwritten glyphs or colour icons); in each domain the one trained with algo
+(demo/runtime/domains.py: handwritten glyphs or colour icons); in each domain the one trained with algo
 "joint" (plain DDPM on pooled images, no meta-learning) is the baseline shown side by side. The
 app never trains: it only reads these folders (safetensors, nothing unpickled), after checking them
-against the folder's SHA-256 manifest (demo/manifest.py) where it has one.
+against the folder's SHA-256 manifest (demo/runtime/manifest.py) where it has one.
 """
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 
 from meta.emoji import CREDITS
+from meta.checkpoint import Generator, save_checkpoint
 from meta.inner import InnerConfig
-from meta.model import Generator, GeneratorConfig, build_unet, init_params, save_checkpoint
+from meta.model import GeneratorConfig, build_unet, init_params
 from meta.sampling import warm_up
 
 from .domains import DOMAINS, domain_of
@@ -33,9 +34,10 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def inner_config(record: dict) -> InnerConfig:
-    """The inner loop a checkpoint was trained with (always run first order in the app)."""
-    return InnerConfig(**{**record.get("inner", {}), "first_order": True}).validate()
+def inner_config(record: dict, **overrides) -> InnerConfig:
+    """The inner loop a checkpoint was trained with, run first order (the app never differentiates
+    through it), with the page's `overrides` (e.g. inner_lr) on top; bad values raise ValueError."""
+    return InnerConfig.from_record(record, first_order=True, **overrides)
 
 
 def describe(name: str, record: dict) -> str:
@@ -66,7 +68,7 @@ class Models:
     default: str  # the meta-learned checkpoint selected at start (of the first domain shipped)
     baseline: str | None  # the joint (not meta-learned) checkpoint beside it, if shipped
     device: torch.device
-    workers: int = 1  # threads that run a run's lanes side by side (demo.engine.Settings.workers)
+    workers: int = 1  # threads that run a run's lanes side by side (demo.runtime.engine.Settings.workers)
     domains: dict[str, str] = field(default_factory=dict)  # name -> domain ("glyphs", "icons")
     defaults: dict[str, str] = field(default_factory=dict)  # domain -> its default checkpoint (`default`: the first's)
     baselines: dict[str, str | None] = field(default_factory=dict)  # domain -> its joint checkpoint, if shipped
@@ -87,7 +89,7 @@ def load_models(folder, device: torch.device | None = None) -> Models:
     paths = find_checkpoints(folder)
     if not paths:
         raise ValueError(f"no checkpoints in {Path(folder).resolve()} (folders with training.json); "
-                         f"set {ASSETS_ENV} or --assets, or write test ones with `python -m demo.checkpoints DIR`")
+                         f"set {ASSETS_ENV} or --assets, or write test ones with `python -m demo.runtime.checkpoints DIR`")
     verify_manifest(folder)
     generators = {}
     for path in paths:
@@ -134,7 +136,7 @@ def write_random_checkpoints(folder, config: GeneratorConfig | None = None, algo
     return folder
 
 
-if __name__ == "__main__":  # python -m demo.checkpoints DIR [--small] [--icons]: untrained glyph (and icon) checkpoints
+if __name__ == "__main__":  # python -m demo.runtime.checkpoints DIR [--small] [--icons]: untrained glyph (and icon) checkpoints
     import sys
 
     small = dict(block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=4) if "--small" in sys.argv else {}

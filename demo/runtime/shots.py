@@ -1,17 +1,17 @@
 """A person's example images -> the 32x32 shots the generator sees, with a clear message for bad input.
 
 Uploads arrive as file paths and are opened here (never by Gradio), so every failure gets its own
-`gr.Error`: not an image (SVG included), damaged, too large, too small or too elongated, blank. Odd but valid images are accepted: animated
-GIF/WebP (first frame), CMYK, 16-bit, palette and transparent images all go through the preprocessing
-the generator was meta-trained with: `meta.images.to_glyph` for handwritten glyphs ((32, 32), ink
-+1), `meta.images.to_icon` for colour icons ((3, 32, 32), colour kept, alpha composited on white).
+message (a ValueError, which the page shows as a gr.Error): not an image (SVG included), damaged,
+too large, too small or too elongated, blank. Odd but valid images are accepted: animated GIF/WebP
+(first frame), CMYK, 16-bit, palette and transparent images all go through the preprocessing the
+generator was meta-trained with: `meta.images.to_glyph` for handwritten glyphs ((32, 32), ink +1),
+`meta.images.to_icon` for colour icons ((3, 32, 32), colour kept, alpha composited on white).
 """
 from __future__ import annotations
 
 import functools
 from pathlib import Path
 
-import gradio as gr
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -28,18 +28,22 @@ MAX_ASPECT = 20  # long side / short side: a drawing of one character is roughly
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")  # no plugin that shells out (EPS) or parses exotica
 
 
+class Refused(ValueError):
+    """An uploaded file the studio will not use, and why (kept apart from decoders' own ValueErrors)."""
+
+
 def open_image(path) -> Image.Image:
-    """Decode the first frame of an uploaded file, or raise gr.Error saying what is wrong."""
+    """Decode the first frame of an uploaded file, or raise `Refused` saying what is wrong."""
     name = Path(path).name
     try:
         with Image.open(path, formats=FORMATS) as im:
             w, h = im.size
             if w * h > MAX_PIXELS:
-                raise gr.Error(f"{name} is too large ({w}x{h} pixels): use an image under {MAX_PIXELS // 1_000_000} megapixels.")
+                raise Refused(f"{name} is too large ({w}x{h} pixels): use an image under {MAX_PIXELS // 1_000_000} megapixels.")
             if min(w, h) < MIN_SIDE:
-                raise gr.Error(f"{name} is too small ({w}x{h} pixels): use an image at least {MIN_SIDE}x{MIN_SIDE}.")
+                raise Refused(f"{name} is too small ({w}x{h} pixels): use an image at least {MIN_SIDE}x{MIN_SIDE}.")
             if max(w, h) > MAX_ASPECT * min(w, h):
-                raise gr.Error(f"{name} is {w}x{h} pixels, too elongated for one character: crop it to roughly "
+                raise Refused(f"{name} is {w}x{h} pixels, too elongated for one character: crop it to roughly "
                                f"square (sides within {MAX_ASPECT}:1).")
             im.seek(0)  # animated GIF/WebP: the first frame
             im.load()
@@ -51,16 +55,16 @@ def open_image(path) -> Image.Image:
         except Exception:  # noqa: BLE001 -- broken EXIF: keep the pixels as stored
             pass
         return im
-    except gr.Error:
+    except Refused:
         raise
     except Image.DecompressionBombError:
-        raise gr.Error(f"{name} is too large to decode safely (a decompression bomb?).") from None
+        raise Refused(f"{name} is too large to decode safely (a decompression bomb?).") from None
     except UnidentifiedImageError:
         if is_svg(path):
-            raise gr.Error(f"{name} is an SVG (vector) file: export it as PNG first.") from None
-        raise gr.Error(f"{name} is not an image I can read: upload PNG, JPEG, WebP, BMP or GIF files.") from None
+            raise Refused(f"{name} is an SVG (vector) file: export it as PNG first.") from None
+        raise Refused(f"{name} is not an image I can read: upload PNG, JPEG, WebP, BMP or GIF files.") from None
     except (OSError, ValueError, SyntaxError, EOFError) as err:
-        raise gr.Error(f"{name} looks damaged and could not be decoded ({err}).") from None
+        raise Refused(f"{name} looks damaged and could not be decoded ({err}).") from None
 
 
 def is_svg(path) -> bool:
@@ -73,14 +77,14 @@ def glyph_from_image(image: Image.Image, what: str) -> np.ndarray:
     try:
         return to_glyph(image)
     except ValueError:
-        raise gr.Error(f"{what} holds no drawing (it is blank or a single colour).") from None
+        raise ValueError(f"{what} holds no drawing (it is blank or a single colour).") from None
 
 
 def icon_from_image(image: Image.Image, what: str) -> np.ndarray:
     try:
         return to_icon(image)
     except ValueError:
-        raise gr.Error(f"{what} holds no icon (it is blank or a single colour).") from None
+        raise ValueError(f"{what} holds no icon (it is blank or a single colour).") from None
 
 
 def shot_from_image(image: Image.Image, what: str, domain: str = GLYPHS) -> np.ndarray:
@@ -92,7 +96,7 @@ def load_uploads(paths, domain: str = GLYPHS) -> list[np.ndarray]:
     """File paths (or gradio FileData-likes) -> shots of `domain`; checks the count first."""
     paths = [getattr(p, "path", None) or (p.get("path") if isinstance(p, dict) else p) for p in (paths or [])]
     if len(paths) > MAX_SHOTS:
-        raise gr.Error(f"Too many images: got {len(paths)}, the limit is {MAX_SHOTS}.")
+        raise ValueError(f"Too many images: got {len(paths)}, the limit is {MAX_SHOTS}.")
     return [shot_from_image(open_image(p), Path(p).name, domain) for p in paths]
 
 
@@ -101,7 +105,7 @@ def glyph_from_sketch(value, domain: str = GLYPHS) -> np.ndarray:
     empty = f"The drawing is empty: draw {'an icon' if domain == ICONS else 'a glyph'} on the pad, then press Add drawing."
     composite = value.get("composite") if isinstance(value, dict) else value
     if composite is None:
-        raise gr.Error(empty)
+        raise ValueError(empty)
     arr = np.asarray(composite)
     if arr.dtype != np.uint8:
         arr = np.clip(arr, 0, 255).astype(np.uint8)
@@ -112,12 +116,12 @@ def glyph_from_sketch(value, domain: str = GLYPHS) -> np.ndarray:
     try:
         return to_icon(image) if domain == ICONS else to_glyph(image)
     except ValueError:
-        raise gr.Error(empty) from None
+        raise ValueError(empty) from None
 
 
 def add_shots(shots: list, new: list) -> list:
     if len(shots) + len(new) > MAX_SHOTS:
-        raise gr.Error(f"Too many examples: {len(shots)} + {len(new)} would pass the limit of {MAX_SHOTS}. Remove some first.")
+        raise ValueError(f"Too many examples: {len(shots)} + {len(new)} would pass the limit of {MAX_SHOTS}. Remove some first.")
     return [*shots, *new]
 
 

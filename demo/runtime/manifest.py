@@ -1,7 +1,7 @@
 """SHA-256 manifest of the shipped checkpoints, checked before the app loads them.
 
-    python -m demo.manifest assets            # verify (what the app does at start-up)
-    python -m demo.manifest assets --write    # rewrite it after retraining a checkpoint
+    python -m demo.runtime.manifest assets    # verify (what the app does at start-up)
+    python -m demo.runtime.manifest assets --write    # rewrite it after retraining a checkpoint
 
 `assets/MANIFEST.sha256` lists every checkpoint file (`*/*.safetensors`, `*/*.json`) in `sha256sum`
 format, so `cd assets && sha256sum -c MANIFEST.sha256` checks it too. A folder without a manifest
@@ -47,7 +47,7 @@ def relative(path: Path) -> Path:
 def how_to_restore(path: Path, folder: Path) -> str:
     path, folder = relative(path), relative(folder)
     return (f"restore it with `git checkout -- {path}` (or retrain it with the command in README.md, "
-            f"'How the shipped files were made', then run `python -m demo.manifest {folder} --write`)")
+            f"'How the shipped files were made', then run `python -m demo.runtime.manifest {folder} --write`)")
 
 
 def verify_manifest(folder) -> int:
@@ -70,7 +70,7 @@ def verify_manifest(folder) -> int:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("folder", nargs="?", default=str(Path(__file__).resolve().parents[1] / "assets"))
+    p.add_argument("folder", nargs="?", default=str(Path(__file__).resolve().parents[2] / "assets"))
     p.add_argument("--write", action="store_true", help="(re)write the manifest from the files now there")
     args = p.parse_args(argv)
     if args.write:
