@@ -92,34 +92,45 @@ def live(checkpoint: Path, device: torch.device, repeats: int = 20) -> dict:
 
 
 def throughput_one(checkpoint: Path, algo: str, mode: str, device: str, meta_batch_size: int, iters: int) -> dict:
-    """Tasks/s of one meta-training configuration (run in a fresh subprocess by `throughput`)."""
-    from .algorithms import maml_step, reptile_step
+    """Tasks/s of one meta-training configuration (run in a fresh subprocess by `throughput`).
+
+    With a context-adapting checkpoint, fomaml / maml use its own inner loop and outer recipe
+    (training.json train.outer): "batched" adapts the meta-batch's contexts in one pass, "sequential"
+    one task at a time (the same arithmetic); "vmap" (and Reptile) adapt all weights instead."""
+    from .algorithms import OuterConfig, maml_step, reptile_step
 
     dev = torch.device(device)
     g = Generator.load(checkpoint, dev)
     inner = InnerConfig.from_record(g.record, first_order=algo != "maml")
+    outer = OuterConfig(**g.record.get("train", {}).get("outer", {})) if inner.adapt == "context" else OuterConfig()
     # reptile adapts weights; vmap vs loop is a question about full-parameter adaptation
-    if inner.adapt == "context" and (algo == "reptile" or mode in ("vmap", "sequential")):
-        inner = replace(inner, adapt="all")
+    if inner.adapt == "context" and (algo == "reptile" or mode == "vmap"):
+        inner, outer = replace(inner, adapt="all", init_context="start"), OuterConfig()
     params = {k: v.detach().clone().requires_grad_(True) for k, v in g.params.items()}
     glyphs = glyph_set(meta_batch_size, 15, first=700)
     data = torch.from_numpy(glyphs.images)[:, :, None].to(dev)
     support, query = data[:, : inner.shots], data[:, inner.shots :]
-    step = reptile_step if algo == "reptile" else maml_step
     gen = torch.Generator().manual_seed(0)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    ac = g.alphas_cumprod.to(dev)
 
     def run():
         for p in params.values():
             p.grad = None
-        step(g.unet, params, support, query, g.alphas_cumprod.to(dev), inner, gen, vmap=mode == "vmap")
+        if algo == "reptile":
+            reptile_step(g.unet, params, support, query, ac, inner, gen, vmap=mode == "vmap")
+        elif inner.adapt == "context" and mode == "sequential":
+            for i in range(meta_batch_size):
+                maml_step(g.unet, params, support[i : i + 1], query[i : i + 1], ac, inner, gen, outer=outer)
+        else:
+            maml_step(g.unet, params, support, query, ac, inner, gen, vmap=mode == "vmap", outer=outer)
 
     ms = _median_ms(run, dev, iters, warmup=1)
     peak = (torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return {"tasks_per_s": round(meta_batch_size / (ms / 1000), 2), "peak_mem_mb": round(peak, 1),
-            "rss_before_mb": round(rss0 / 1024, 1), "adapt": inner.adapt, "inner_steps": inner.inner_steps,
-            "meta_batch_size": meta_batch_size}
+            "rss_before_mb": round(rss0 / 1024, 1), "adapt": inner.adapt, "init_context": inner.init_context,
+            "inner_steps": inner.inner_steps, "outer_steps": outer.steps, "meta_batch_size": meta_batch_size}
 
 
 ALGOS = ("reptile", "fomaml", "maml")
@@ -194,31 +205,24 @@ def higher_baseline(checkpoint: Path, inner_steps: int = 10, shots: int = 5) -> 
     return {"status": "ok", "tasks_per_s": round(1000 / ms, 3), "inner_steps": inner_steps}
 
 
-def adaptation_efficiency(meta_ckpt: Path, joint_ckpt: Path, data_dir: str, tasks: int, seed: int = 0) -> dict:
-    """Steps the meta-learned start needs to match the joint start's query loss after 50 steps."""
+def steps_to_template(ckpt: Path, data_dir: str, tasks: int, max_steps: int = 10, seed: int = 0) -> dict:
+    """Inner steps the start needs before its samples are recognised within the real spread at least as
+    often as the template baselines (the shots' template image repeated, and -- for a sketch context --
+    the support's pooled mean written into the context with zero steps), on `tasks` unseen characters."""
     from . import omniglot
-    from .algorithms import query_loss
+    from .eval_config import EvalConfig
+    from .evaluate import evaluate
 
-    glyphs = omniglot.load(data_dir, "evaluation")
-    rng = np.random.default_rng(seed)
-    chars = rng.choice(len(glyphs), tasks, replace=False)
-    curves = {}
-    for name, path, max_steps in (("meta", meta_ckpt, 50), ("joint", joint_ckpt, 50)):
-        g = Generator.load(path)
-        cfg = InnerConfig.from_record(g.record, first_order=True)
-        losses = np.zeros((tasks, max_steps + 1))
-        for i, c in enumerate(chars):
-            x = torch.from_numpy(glyphs.images[c])[:, None]
-            support, query = x[: cfg.shots], x[cfg.shots :][None]
-            losses[i, 0] = float(query_loss(g.unet, g.params, g.alphas_cumprod, query)[0])
-            for s in adapt_steps(g.unet, g.params, support, g.alphas_cumprod, cfg, steps=max_steps, seed=i):
-                losses[i, s.step] = float(query_loss(g.unet, s.params, g.alphas_cumprod, query)[0])
-        curves[name] = losses.mean(0)
-    target = curves["joint"][50]
-    hit = np.flatnonzero(curves["meta"] <= target)
-    return {"meta_steps_to_joint_50": int(hit[0]) if len(hit) else None, "joint_query_loss_50": round(float(target), 5),
-            "meta_query_loss": [round(float(v), 5) for v in curves["meta"]],
-            "joint_query_loss": [round(float(v), 5) for v in curves["joint"]], "tasks": tasks}
+    cfg = EvalConfig(tasks=tasks, steps=tuple(range(max_steps + 1)), samples=8, judge_runs=50, seed=seed)
+    report = evaluate({"start": ckpt}, omniglot.load(data_dir, "evaluation"), cfg)
+    curve = report["results"]["start"]["recognisability_within"]
+    out = {"tasks": tasks, "checkpoint": Path(ckpt).name, "recognisability_within": [round(v, 3) for v in curve]}
+    for name, m in report["baselines"].items():
+        if name.startswith("template"):
+            hit = [k for k, v in enumerate(curve) if v >= m["recognisability_within"]]
+            out[name.split(":")[0]] = {"recognisability_within": round(m["recognisability_within"], 3),
+                                       "steps_to_reach": hit[0] if hit else None}
+    return out
 
 
 def markdown(report: dict) -> str:
@@ -240,10 +244,13 @@ def markdown(report: dict) -> str:
         h = report["higher"]
         lines += ["", f"`higher.innerloop_ctx` on the same UNet (first-order, one task): {h['status']}"
                       + (f", {h['tasks_per_s']} tasks/s" if "tasks_per_s" in h else "") + (f" -- {h['error']}" if "error" in h else "")]
-    if report.get("adaptation_efficiency"):
-        a = report["adaptation_efficiency"]
-        lines += ["", f"Adaptation efficiency: the meta-learned start reaches the joint start's 50-step query loss "
-                      f"({a['joint_query_loss_50']}) after **{a['meta_steps_to_joint_50']}** inner steps ({a['tasks']} unseen characters)."]
+    if report.get("steps_to_template"):
+        a = report["steps_to_template"]
+        for name in ("template", "template_context"):
+            if name in a:
+                lines += ["", f"Inner steps for {a['checkpoint']}'s samples to be recognised within the real spread as often as "
+                              f"the {name.replace('_', ' ')} baseline ({a[name]['recognisability_within']:.0%}, {a['tasks']} unseen "
+                              f"characters): **{a[name]['steps_to_reach']}** (none within the steps measured if None)"]
     return "\n".join(lines) + "\n"
 
 
@@ -259,7 +266,7 @@ def main(argv=None) -> dict:
     p.add_argument("--meta-batch-size", type=int, default=8)
     p.add_argument("--tasks", type=int, default=20)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--skip", nargs="*", default=[], choices=["live", "meta_training", "higher", "adaptation_efficiency"])
+    p.add_argument("--skip", nargs="*", default=[], choices=["live", "meta_training", "higher", "steps_to_template"])
     p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS, help="meta-training algorithms to measure")
     p.add_argument("--mode-timeout", type=float, default=None, help="seconds one meta-training configuration may take")
     p.add_argument("--_one", nargs=2, help=argparse.SUPPRESS)
@@ -288,8 +295,8 @@ def main(argv=None) -> dict:
     if "higher" not in args.skip:
         report["higher"] = higher_baseline(Path(args.joint))
         save()
-    if "adaptation_efficiency" not in args.skip:
-        report["adaptation_efficiency"] = adaptation_efficiency(ckpt, Path(args.joint), args.data_dir, args.tasks)
+    if "steps_to_template" not in args.skip:
+        report["steps_to_template"] = steps_to_template(ckpt, args.data_dir, args.tasks)
     save()
     md = markdown(report)
     if args.md:

@@ -50,6 +50,7 @@ from .measures import pooled_mean, shift_copy, template_images
 from .model import CONTEXT, GeneratorConfig, build_unet, init_params
 from .omniglot import GlyphSet
 from .sampling import Guidance, fixed_noise, sample
+from .snapshots import load_snapshot
 
 def scratch(seed: int = 0, channels: int = 1) -> Generator:
     """A randomly initialised generator that adapts all its weights: the no-meta-learning baseline."""
@@ -184,8 +185,19 @@ def save_grids(grids: dict, tasks: Tasks, cfg: EvalConfig, label: str) -> None:
         grid(sheet, nrow=cols, scale=2).save(out / name)
 
 
+def load_any(ckpt) -> Generator:
+    """A checkpoint folder, or FOLDER@ITER: its snapshot after ITER outer iterations (`meta.snapshots`)."""
+    path, _, it = str(ckpt).rpartition("@") if "@" in str(ckpt) else (str(ckpt), "", "")
+    if not it:
+        return Generator.load(path)
+    if not it.isdigit():
+        raise ValueError(f"{ckpt!r}: expected FOLDER@ITERATION with a whole number of outer iterations")
+    return load_snapshot(path, int(it))
+
+
 def labels_for(paths: list[str]) -> list[str]:
-    """Each checkpoint's folder name; the shortest distinguishing path suffix when names repeat."""
+    """Each checkpoint's folder name (with its @ITER for a snapshot); the shortest distinguishing path
+    suffix when names repeat."""
     parts = [Path(p).resolve().parts if p != "scratch" else ("scratch",) for p in paths]
     for depth in range(1, max(len(p) for p in parts) + 1):
         names = ["/".join(p[-depth:]) for p in parts]
@@ -217,7 +229,7 @@ def evaluate(checkpoints, glyphs: GlyphSet | emoji.IconSet, cfg: EvalConfig) -> 
     results = {}
     for label, ckpt in checkpoints.items():
         t0, cpu0 = time.time(), time.process_time()
-        gen = ckpt if isinstance(ckpt, Generator) else scratch(cfg.seed, 3 if icons else 1) if str(ckpt) == "scratch" else Generator.load(ckpt)
+        gen = ckpt if isinstance(ckpt, Generator) else scratch(cfg.seed, 3 if icons else 1) if str(ckpt) == "scratch" else load_any(ckpt)
         results[label] = {**evaluate_generator(gen, tasks, judge, cfg, label), "checkpoint": str(ckpt) if not isinstance(ckpt, Generator) else label,
                           "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - cpu0, 1)}
         if "template_context" in results[label]:

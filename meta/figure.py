@@ -65,6 +65,64 @@ def plot(report: dict, path, size: tuple[int, int] = (330, 240)) -> Path:
     return Path(path)
 
 
+def tradeoff(report: dict, path, size: tuple[int, int] = (620, 460), only: list[str] | None = None) -> Path:
+    """Diversity (x) against recognisability within the real spread (y): one point per start and inner
+    step (joined in step order, labelled with the step count) and one per baseline (grey markers), with
+    standard-error bars. The real drawings sit near (1, ceiling); a copy or a template cannot reach it."""
+    results = {k: r for k, r in report["results"].items() if only is None or k in only}
+    refs = report.get("baselines", {})
+    (w, h), (left, right, top, bottom) = size, (52, 170, 24, 40)
+    xs = [v for r in results.values() for v in r["diversity"]] + [m["diversity"] for m in refs.values()] + [0.0, 1.0]
+    x_hi = max(1.4, max(xs) * 1.05)
+    px = lambda v: left + (w - left - right) * v / x_hi
+    py = lambda v: top + (h - top - bottom) * (1 - v)
+    img = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(img)
+    draw.line([(left, top), (left, h - bottom), (w - right, h - bottom)], fill="black")
+    for v in np.linspace(0, 1, 6):
+        draw.text((4, py(v) - 5), f"{v:.1f}", fill="black")
+        draw.line([(left - 3, py(v)), (left, py(v))], fill="black")
+    for v in np.arange(0, x_hi + 1e-9, 0.2):
+        draw.text((px(v) - 8, h - bottom + 5), f"{v:.1f}", fill="black")
+        draw.line([(px(v), h - bottom), (px(v), h - bottom + 3)], fill="black")
+    for y in range(top, h - bottom, 6):  # diversity of real drawings = 1
+        draw.point((px(1.0), y), fill=(150, 150, 150))
+    draw.text((left + 4, 4), "recognised within the real spread", fill="black")
+    draw.text((w - right - 150, h - 16), "diversity (real drawings = 1)", fill="black")
+
+    def bars(x, y, sx, sy, colour):
+        draw.line([(px(x - sx), py(y)), (px(x + sx), py(y))], fill=colour)
+        draw.line([(px(x), py(y - sy)), (px(x), py(y + sy))], fill=colour)
+
+    legend = []
+    for name, m in refs.items():
+        x, y = m["diversity"], m["recognisability_within"]
+        bars(x, y, m.get("diversity_stderr", 0), m.get("recognisability_within_stderr", 0), (120, 120, 120))
+        fill = None if m["copy_distance"] < 0.7 else (200, 200, 200)  # hollow: a copy (copy_distance < 0.7)
+        draw.rectangle([px(x) - 3, py(y) - 3, px(x) + 3, py(y) + 3], outline=(90, 90, 90), fill=fill)
+        draw.text((px(x) + 5, py(y) - 12), name.split(":")[0].replace("_", " "), fill=(90, 90, 90))
+    for c, (name, r) in enumerate(results.items()):
+        colour = COLOURS[c % len(COLOURS)]
+        pts = [(px(x), py(y)) for x, y in zip(r["diversity"], r["recognisability_within"])]
+        draw.line(pts, fill=colour, width=2)
+        for k, (x, y) in enumerate(zip(r["diversity"], r["recognisability_within"])):
+            bars(x, y, r["diversity_stderr"][k], r["recognisability_within_stderr"][k], colour)
+            copy = r["copy_distance"][k] < 0.7  # hollow: samples that are copies of the support
+            draw.ellipse([px(x) - 3, py(y) - 3, px(x) + 3, py(y) + 3], fill=None if copy else colour, outline=colour)
+            draw.text((px(x) + 4, py(y) + 2), str(r["steps"][k]), fill=colour)
+        legend.append((name, colour))
+    for c, (name, colour) in enumerate(legend):
+        y = top + 16 * c
+        draw.line([(w - right + 10, y + 6), (w - right + 30, y + 6)], fill=colour, width=3)
+        draw.text((w - right + 34, y), name, fill="black")
+    draw.text((w - right + 10, top + 16 * len(legend) + 6), "numbers: inner steps", fill="black")
+    draw.text((w - right + 10, top + 16 * len(legend) + 20), "grey: baselines", fill=(90, 90, 90))
+    draw.text((w - right + 10, top + 16 * len(legend) + 34), "hollow: copies", fill="black")
+    draw.text((w - right + 10, top + 16 * len(legend) + 48), "(copy_distance < 0.7)", fill="black")
+    img.save(path)
+    return Path(path)
+
+
 def task_grids(grid_dir: Path, label: str) -> dict[int, Path]:
     """task index -> grid PNG written by meta.evaluate for `label`."""
     prefix = safe_name(label) + "_task"

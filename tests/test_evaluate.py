@@ -168,6 +168,47 @@ def test_cli_writes_json_and_plot_for_a_checkpoint_and_scratch(tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 1000
 
 
+@needs_data
+@needs_judge
+def test_validation_split_snapshots_and_the_template_in_the_sketch_context(tmp_path):
+    """--split validation evaluates the background alphabets meta.train holds out; a sketch-context
+    checkpoint gets the zero-step template_context baseline (the support's pooled mean in its sketch,
+    same weights and noise: equal to step 0 of an inner loop that starts from that template);
+    FOLDER@ITER evaluates a snapshot; meta.outer_loop writes every snapshot's curve; the tradeoff figure draws."""
+    from dataclasses import replace
+
+    from meta import outer_loop
+    from meta.figure import tradeoff
+    from meta.snapshots import write_snapshot
+
+    config = GeneratorConfig(block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=2, ctx_size=16, ctx_sketch=True)
+    unet = build_unet(config, seed=0)
+    params = init_params(unet, config)
+    inner = InnerConfig(adapt="context", inner_steps=1, inner_lr=0.1, init_context="template")
+    ckpt = save_checkpoint(tmp_path / "sketch", unet, params, config, {"algo": "fomaml", "inner": asdict(inner), "iterations": 2})
+    for it, scale in ((0, 0.5), (2, 1.0)):
+        write_snapshot(ckpt, it, {k: v * scale for k, v in params.items()})
+    out = tmp_path / "eval.json"
+    args = ["--data-dir", str(DATA), "--split", "validation", "--tasks", "2", "--steps", "0,1", "--samples", "2",
+            "--sampler-steps", "2", "--judge-runs", "20", "--threads", "1"]
+    main(["--checkpoint", str(ckpt), "--checkpoint", f"{ckpt}@0", "--json", str(out), *args])
+    report = json.loads(out.read_text())
+    train_val = omniglot.split_alphabets(omniglot.load(DATA, "background"), 5, seed=0)[1].alphabet_names()
+    assert report["split"] == "validation" and {t["alphabet"] for t in report["tasks"]} <= set(train_val)
+    assert set(report["results"]) == {"sketch", "sketch@0"}
+    tc, step0 = report["baselines"]["template_context:sketch"], report["results"]["sketch"]
+    for m in ("recognisability", "diversity", "copy_distance"):  # the template start at step 0 *is* the shortcut
+        assert tc[m] == pytest.approx(step0[m][0]), m
+    assert report["results"]["sketch@0"]["diversity"] != step0["diversity"]  # the snapshot's own weights
+    tradeoff(report, tmp_path / "tradeoff.png")
+    assert (tmp_path / "tradeoff.png").stat().st_size > 1000
+    main(["--checkpoint", str(ckpt), "--json", str(out), "--baselines", "none", *args])
+    assert json.loads(out.read_text())["baselines"] == {}
+    curve = outer_loop.main([str(ckpt), "--data-dir", str(DATA), "--tasks", "2", "--samples", "2", "--steps", "0,1"])
+    assert [row["iter"] for row in curve["snapshots"]] == [0, 2] and len(curve["snapshots"][0]["recognisability_within"]) == 2
+    assert json.loads((ckpt / "outer_loop.json").read_text()) == curve
+
+
 def test_labels_are_folder_names_made_unique_by_their_parents():
     assert labels_for(["runs/a/checkpoint", "runs/b/checkpoint", "scratch"]) == ["a/checkpoint", "b/checkpoint", "scratch"]
     assert labels_for(["runs/joint", "scratch"]) == ["joint", "scratch"]
