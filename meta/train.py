@@ -50,6 +50,9 @@ class TrainConfig:
     meta_lr: float | None = None  # None: the algorithm's default (ALGO_DEFAULTS)
     outer_optimizer: str | None = None  # adam | sgd (sgd with reptile = interpolation theta += meta_lr (theta' - theta))
     snapshots: str = ""  # comma-separated outer iterations (0 = the start) at which to keep an fp16 copy of the start
+    # the checkpoint the studio shows beside this one (training.json "compare_with"): the same network trained
+    # without the outer loop, run with this checkpoint's inner loop
+    compare_with: str = ""
     query_size: int = 10
     n_val_alphabets: int = 5  # background alphabets held out for validation (disjoint from training)
     n_val_subgroups: int = 12  # emoji: subgroups held out for validation (disjoint from training)
@@ -358,6 +361,7 @@ def save(cfg: TrainConfig, run: Run, ckpt: Path, it: int, data_record: dict) -> 
     elif run.null is not None:
         extra["null_context"] = run.null.detach()
     record = {"algo": cfg.algo, "meta_learned": cfg.algo in META_ALGOS, "iterations": it,
+              **({"compare_with": cfg.compare_with} if cfg.compare_with else {}),
               "data": {"data_dir": Path(cfg.data_dir).name, **data_record}, "inner": asdict(cfg.inner),
               "train": {k: v for k, v in asdict(cfg).items() if k not in ("generator", "inner")},
               "command": portable_command(sys.argv[1:]), "versions": versions(), "compute": run.compute,
