@@ -24,6 +24,8 @@ from meta.checkpoint import Generator
 from meta.model import denoising_loss
 from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS, FirstStepMemo, Interrupted, fixed_noise, sample
 
+from .devices import pick_device
+
 QUERY_COPIES = 4  # the held-out shot is scored at this many fixed (t, eps): less noisy than one
 
 
@@ -40,7 +42,7 @@ def default_workers() -> int:
     """On CPU, one worker per core (up to 4), each with one torch thread: at this model size running
     the lanes side by side beats splitting every small convolution over the cores (python -m
     demo.tools.bench measures both). On a GPU the kernels queue on one stream anyway: 1."""
-    if torch.cuda.is_available():
+    if pick_device().type == "cuda":
         return 1
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
