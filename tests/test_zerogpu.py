@@ -1,8 +1,8 @@
 """Hosting on a ZeroGPU Space: how much GPU a run asks for, what crosses the worker boundary, what a
 visitor sees when no GPU is lent, and that nothing starts CUDA outside the lent GPU's worker."""
-import pickle
 import subprocess
 import sys
+from multiprocessing.reduction import ForkingPickler  # how ZeroGPU's worker queues send arguments and results
 from pathlib import Path
 
 import gradio as gr
@@ -58,23 +58,24 @@ def test_off_zero_gpu_the_spaces_decorator_leaves_the_run_as_it_is():
     assert spaces.GPU(duration=lambda: 1)(gen) is gen
 
 
-def test_borrowed_frames_are_the_runs_frames_in_cpu_data_that_pickles(tiny_models, shots):
+def test_borrowed_frames_are_the_runs_frames_in_cpu_data_that_can_be_sent(tiny_models, shots):
     settings = Settings(inner_steps=2, samples=2, sampler_steps=2)
     lanes = make_lanes(tiny_models, tiny_models.default, None, True)
     args = (tiny_models.default, None, True, shots, settings, 60.0)
-    pickle.dumps(args)  # what ZeroGPU sends to its worker
+    ForkingPickler.dumps(args)  # what ZeroGPU sends to its worker: it can be sent
     borrowed = list(borrowed_frames(tiny_models, *args))
     here = list(adapt_live(lanes, shots, settings))
     for (device, frame), same in zip(borrowed, here, strict=True):
         assert device == "cpu"
-        sent = pickle.loads(pickle.dumps((device, frame)))[1]  # what comes back from the worker
+        ForkingPickler.dumps((device, frame))  # what comes back from the worker: it can be sent
         # only what the run changed is sent, on the CPU: the context of the context lane, every weight of the baseline's
-        assert set(sent.params["meta"]) == (set() if frame.step == 0 else {CONTEXT})
-        assert all(v.device == CPU for p in sent.params.values() for v in p.values())
-        full = with_start_params(sent, lanes)
+        assert set(frame.params["meta"]) == (set() if frame.step == 0 else {CONTEXT})
+        assert all(v.device == CPU for p in frame.params.values() for v in p.values())
+        samples, losses = frame.samples, (frame.support_loss, frame.query_loss)
+        full = with_start_params(frame, lanes)
         assert all(torch.equal(full.params[n][k], same.params[n][k]) for n in same.params for k in same.params[n])
-        assert all(np.array_equal(sent.samples[n], same.samples[n]) for n in same.samples)
-        assert sent.support_loss == same.support_loss and sent.query_loss == same.query_loss
+        assert all(np.array_equal(samples[n], same.samples[n]) for n in same.samples)
+        assert losses == (same.support_loss, same.query_loss)
 
 
 def fake_gpu(fail_after: int | None, error: Exception, tiny_models):
