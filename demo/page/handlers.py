@@ -25,7 +25,7 @@ from demo.runtime.zerogpu import run_seconds
 from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS
 
 from .errors import user_errors
-from .zerogpu import frames_on_borrowed_gpu, gpu_duration, gpu_runner  # noqa: F401 -- gpu_duration: also demo.handlers'
+from .zerogpu import frames_on_borrowed_gpu, gpu_duration, gpu_runner  # noqa: F401 -- gpu_duration: re-exported (demo.handlers)
 
 MAX_RUN_SECONDS = float(os.environ.get("INNER_LOOP_MAX_RUN_SECONDS", "240"))  # a run stops itself after this
 
