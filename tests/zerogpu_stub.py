@@ -6,7 +6,7 @@ Run as a script it starts the studio (`python tests/zerogpu_stub.py --assets ...
 SPACES_ZERO_GPU=true and SPACES_ZERO_DEVICE_API_URL set) after the three changes `spaces` needs on a
 CPU build of torch: it reads torch.version.cuda, keeps torch._C._cuda_init (absent here), and
 starts CUDA (and moves tensors there) in the worker it forks for each lent GPU -- here that worker
-computes on the CPU.
+computes on the CPU, and may take longer than the GPU seconds the run asks for.
 """
 from __future__ import annotations
 
@@ -80,6 +80,10 @@ def main() -> None:
     zero_torch.init = lambda nvidia_uuid: None  # the worker's "GPU": no CUDA to start; it computes on the CPU
     zero_torch.move = lambda callback=None: None  # ... and nothing to move there
     sys.path.insert(0, str(ROOT))
+    import demo.page.zerogpu
+
+    # the seconds a run asks for are a GPU's; here the worker computes on a (shared) CPU: let it run to the page's limit
+    demo.page.zerogpu.run_seconds = lambda limit, *run: limit
     sys.argv = [str(ROOT / "app.py"), *sys.argv[1:]]
     runpy.run_path(sys.argv[0], run_name="__main__")
 
