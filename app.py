@@ -14,6 +14,7 @@ import argparse
 import os
 from pathlib import Path
 
+import spaces  # noqa: F401 -- before torch: on a ZeroGPU Space it sets torch up for GPUs lent per run (demo/page/zerogpu.py)
 import gradio as gr
 import torch
 
@@ -24,6 +25,7 @@ from demo.page.review import create_review_panel
 from demo.page.run import create_run_panel
 from demo.page.switch import checkpoint_update, create_domain_switch, header, switch_domain
 from demo.runtime.checkpoints import ASSETS_ENV, Models, load_models
+from demo.runtime.devices import on_zero_gpu
 from demo.runtime.domains import DOMAINS
 from demo.runtime.engine import default_workers
 from demo.runtime.session import Session, delete_session
@@ -94,7 +96,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=int(env("INNER_LOOP_PORT", env("GRADIO_SERVER_PORT", "7860"))))
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     p.add_argument("--concurrency", type=int, default=int(env("INNER_LOOP_CONCURRENCY", "0")),
-                   help="runs at once (0 = 1 on CPU, 4 on CUDA)")
+                   help="runs at once (0 = 1 on CPU, 4 on CUDA or ZeroGPU)")
     p.add_argument("--threads", type=int, default=int(env("INNER_LOOP_THREADS", "0")),
                    help="torch CPU threads (0 = 1 when --workers > 1, else torch's default)")
     p.add_argument("--workers", type=int, default=int(env("INNER_LOOP_WORKERS", "0")),
@@ -112,7 +114,8 @@ def main(argv=None) -> None:
     except ValueError as err:  # a missing or corrupt checkpoint: one clear message, no traceback
         raise SystemExit(f"Inner Loop cannot start: {err}") from None
     models.workers = workers if models.device.type == "cpu" else 1
-    concurrency = args.concurrency or (4 if models.device.type == "cuda" else 1)
+    # on a GPU (one's own, or one lent per run on ZeroGPU) runs are short: several at once
+    concurrency = args.concurrency or (4 if models.device.type == "cuda" or on_zero_gpu() else 1)
     demo = build_app(models, args.assets, concurrency)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs())
 

@@ -1,13 +1,15 @@
 """One benchmark for the two speeds users feel: `python -m meta.bench --json OUT.json [--md OUT.md]`.
 
-1. live loop with a shipped checkpoint: one inner step (5 shots), one preview grid (the app's
-   default samples and sampler steps), step + preview, and time to first frame of a fresh run;
-   on CPU, and on CUDA when present (the studio's whole engine, both lanes with their probes and
-   workers, is timed by `python -m demo.tools.bench`);
+1. live loop with a shipped checkpoint: one inner step (5 shots) of a running inner loop, one
+   preview grid (the app's default samples and sampler steps), step + preview, and time to first
+   frame of a fresh run; on the CPU, or on CUDA (`--device cuda`) eagerly and with the step and
+   the preview captured as CUDA graphs (`meta.graphs`; "cuda_graphs"). The studio's whole engine,
+   both lanes with their probes and workers, is timed by `python -m demo.tools.bench`;
 2. meta-training throughput (tasks/s, peak memory) for reptile / fomaml / maml at the shipped
    default configuration: tasks mapped with torch.func.vmap vs a sequential per-task loop (the
    pattern learn2learn and higher use), and, for context adaptation, all tasks in one batched
-   forward pass; each measured in its own subprocess so peak memory is its own;
+   forward pass against the same algorithm called task by task ("per_task"); each measured in its
+   own subprocess so peak memory is its own;
 3. adaptation efficiency: inner steps the meta-learned start needs to reach the query loss the
    joint start reaches after 50 steps (same shots, each with its own inner loop), on unseen alphabets.
 Medians over repeats after warm-up. Timing lives here, never in unit tests.
@@ -29,10 +31,10 @@ import numpy as np
 import torch
 
 from .glyphs import glyph_set
-from .inner import InnerConfig, adapt_steps
+from .inner import InnerConfig, adapt_steps, adapted_keys
 from .checkpoint import Generator
 from .model import CONTEXT
-from .sampling import PREVIEW_SAMPLES, PREVIEW_STEPS, FirstStepMemo, fixed_noise, sample, warm_up
+from .sampling import PREVIEW_SAMPLES, PREVIEW_STEPS, FirstStepMemo, captured_sampler, fixed_noise, sample, warm_up
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,23 +57,31 @@ def _median_ms(fn, device, repeats: int, warmup: int = 3) -> float:
     return statistics.median(times)
 
 
-def live(checkpoint: Path, device: torch.device, repeats: int = 20) -> dict:
-    """Per-step costs of the studio's loop: adapt one step, then draw the preview from fixed noise."""
+def live(checkpoint: Path, device: torch.device, repeats: int = 20, graphs: bool = False) -> dict:
+    """Per-step costs of the studio's loop: adapt one step, then draw the preview from fixed noise;
+    with `graphs` (CUDA), both replay captured CUDA graphs, as the studio does on a GPU."""
     t_load = time.perf_counter()
     g = Generator.load(checkpoint, device)
+    g.unet.requires_grad_(False)  # as the studio loads it
     warm_up(g.unet, g.params)  # as the studio does when it loads its checkpoints
     load_s = time.perf_counter() - t_load
     cfg = InnerConfig.from_record(g.record, first_order=True)
     support = torch.from_numpy(glyph_set(1, 5, first=500).images[0])[:, None].to(device)
     noise = fixed_noise(PREVIEW_SAMPLES, g.config, seed=0).to(device)
+    ac = g.alphas_cumprod.to(device)
 
-    def one_step():
-        return next(iter(adapt_steps(g.unet, g.params, support, g.alphas_cumprod.to(device), cfg, steps=1))).params
+    def previewer(params):
+        """preview(params) -> samples, as the studio draws them: captured, or eager with a FirstStepMemo."""
+        drawn = captured_sampler(g.unet, params, noise, g.config, adapted_keys(params, cfg.adapt), steps=PREVIEW_STEPS,
+                                 guidance=g.guidance) if graphs else None
+        memo = FirstStepMemo()  # as the studio keeps one per run
+        return drawn or (lambda p: sample(g.unet, p, noise, g.config, steps=PREVIEW_STEPS, guidance=g.guidance, memo=memo))
 
+    loop = adapt_steps(g.unet, g.params, support, ac, cfg, steps=10**6, graphs=graphs)  # one running inner loop
+    one_step = lambda: next(loop).params
     adapted = one_step()
     inner_ms = _median_ms(one_step, device, repeats)
-    memo = FirstStepMemo()  # as the studio keeps one per run
-    preview = lambda params: sample(g.unet, params, noise, g.config, steps=PREVIEW_STEPS, guidance=g.guidance, memo=memo)
+    preview = previewer(g.params)
     preview_ms = _median_ms(lambda: preview(adapted), device, repeats)
     both_ms = _median_ms(lambda: preview(one_step()), device, repeats)
 
@@ -80,23 +90,24 @@ def live(checkpoint: Path, device: torch.device, repeats: int = 20) -> dict:
         from .images import to_glyph
 
         shots = torch.from_numpy(np.stack([to_glyph(draw(600, d)) for d in range(5)]))[:, None].to(device)
-        fresh = FirstStepMemo()
-        sample(g.unet, g.params, noise, g.config, steps=PREVIEW_STEPS, guidance=g.guidance, memo=fresh)
-        step = next(iter(adapt_steps(g.unet, g.params, shots, g.alphas_cumprod.to(device), cfg, steps=1)))
-        return sample(g.unet, step.params, noise, g.config, steps=PREVIEW_STEPS, guidance=g.guidance, memo=fresh)
+        fresh = previewer(g.params)
+        fresh(g.params)
+        step = next(adapt_steps(g.unet, g.params, shots, ac, cfg, steps=cfg.inner_steps, graphs=graphs))
+        return fresh(step.params)
 
     first_frame_s = _median_ms(first_frame, device, max(3, repeats // 4), warmup=1) / 1000
     return {"checkpoint": checkpoint.name, "inner_step_ms": round(inner_ms, 2), "preview_ms": round(preview_ms, 2),
             "step_plus_preview_ms": round(both_ms, 2), "first_frame_s": round(first_frame_s, 3), "load_s": round(load_s, 2),
-            "preview_samples": PREVIEW_SAMPLES, "preview_sampler_steps": PREVIEW_STEPS, "shots": 5, "adapt": cfg.adapt}
+            "preview_samples": PREVIEW_SAMPLES, "preview_sampler_steps": PREVIEW_STEPS, "shots": 5, "adapt": cfg.adapt,
+            "graphs": graphs}
 
 
 def throughput_one(checkpoint: Path, algo: str, mode: str, device: str, meta_batch_size: int, iters: int) -> dict:
     """Tasks/s of one meta-training configuration (run in a fresh subprocess by `throughput`).
 
     With a context-adapting checkpoint, fomaml / maml use its own inner loop and outer recipe
-    (training.json train.outer): "batched" adapts the meta-batch's contexts in one pass, "sequential"
-    one task at a time (the same arithmetic); "vmap" (and Reptile) adapt all weights instead."""
+    (training.json train.outer): "batched" adapts the meta-batch's contexts in one pass, "per_task"
+    one task at a time (the same arithmetic); "vmap", "sequential" (and Reptile) adapt all weights."""
     from .algorithms import OuterConfig, maml_step, reptile_step
 
     dev = torch.device(device)
@@ -104,7 +115,7 @@ def throughput_one(checkpoint: Path, algo: str, mode: str, device: str, meta_bat
     inner = InnerConfig.from_record(g.record, first_order=algo != "maml")
     outer = OuterConfig(**g.record.get("train", {}).get("outer", {})) if inner.adapt == "context" else OuterConfig()
     # reptile adapts weights; vmap vs loop is a question about full-parameter adaptation
-    if inner.adapt == "context" and (algo == "reptile" or mode == "vmap"):
+    if inner.adapt == "context" and (algo == "reptile" or mode in ("vmap", "sequential")):
         inner, outer = replace(inner, adapt="all", init_context="start"), OuterConfig()
     params = {k: v.detach().clone().requires_grad_(True) for k, v in g.params.items()}
     glyphs = glyph_set(meta_batch_size, 15, first=700)
@@ -119,7 +130,7 @@ def throughput_one(checkpoint: Path, algo: str, mode: str, device: str, meta_bat
             p.grad = None
         if algo == "reptile":
             reptile_step(g.unet, params, support, query, ac, inner, gen, vmap=mode == "vmap")
-        elif inner.adapt == "context" and mode == "sequential":
+        elif mode == "per_task":  # the same algorithm, called once per task of the meta-batch
             for i in range(meta_batch_size):
                 maml_step(g.unet, params, support[i : i + 1], query[i : i + 1], ac, inner, gen, outer=outer)
         else:
@@ -143,7 +154,7 @@ def throughput(checkpoint: Path, device: str, meta_batch_size: int, iters: int, 
     out = {}
     for algo in algos:
         row = {}
-        modes = ["vmap", "sequential"] + (["batched"] if algo != "reptile" else [])
+        modes = ["vmap", "sequential"] + (["batched", "per_task"] if algo != "reptile" else [])
         for mode in modes:
             cmd = [sys.executable, "-m", "meta.bench", "--_one", algo, mode, "--checkpoint", str(checkpoint),
                    "--device", device, "--meta-batch-size", str(meta_batch_size), "--iters", str(iters)]
@@ -162,6 +173,8 @@ def throughput(checkpoint: Path, device: str, meta_batch_size: int, iters: int, 
         row["peak_mem_mb"] = max((row[m]["peak_mem_mb"] for m in modes if ok(m)), default=None)
         if ok("vmap") and ok("sequential"):
             row["vmap_over_sequential"] = round(row["vmap_tasks_per_s"] / row["sequential_tasks_per_s"], 3)
+        if ok("batched") and ok("per_task"):  # context adaptation: one batched pass vs a loop over tasks
+            row["batched_over_per_task"] = round(row["batched"]["tasks_per_s"] / row["per_task"]["tasks_per_s"], 3)
         out[algo] = row
         if on_row is not None:
             on_row(out)
@@ -235,11 +248,12 @@ def markdown(report: dict) -> str:
         lines.append(f"| {dev} ({r['checkpoint']}, {r['preview_samples']} samples x {r['preview_sampler_steps']} steps) | "
                      f"{r['inner_step_ms']} | {r['preview_ms']} | {r['step_plus_preview_ms']} | {r['first_frame_s']} |")
     if report.get("meta_training"):
-        lines += ["", "| meta-training | vmap tasks/s | sequential tasks/s | batched tasks/s | vmap / sequential | peak MB |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", "| meta-training | vmap tasks/s | sequential tasks/s | vmap / sequential | batched tasks/s | "
+                      "per-task tasks/s | batched / per-task | peak MB |", "|---|---|---|---|---|---|---|---|"]
         for algo, r in report["meta_training"].items():
-            b = r.get("batched", {}).get("tasks_per_s", "–")
-            lines.append(f"| {algo} | {r['vmap_tasks_per_s']} | {r['sequential_tasks_per_s']} | {b} | {r.get('vmap_over_sequential', '–')} | {r['peak_mem_mb']} |")
+            b, t = (r.get(m, {}).get("tasks_per_s", "–") for m in ("batched", "per_task"))
+            lines.append(f"| {algo} | {r['vmap_tasks_per_s']} | {r['sequential_tasks_per_s']} | {r.get('vmap_over_sequential', '–')} | "
+                         f"{b} | {t} | {r.get('batched_over_per_task', '–')} | {r['peak_mem_mb']} |")
     if report.get("higher"):
         h = report["higher"]
         lines += ["", f"`higher.innerloop_ctx` on the same UNet (first-order, one task): {h['status']}"
@@ -265,7 +279,8 @@ def main(argv=None) -> dict:
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--meta-batch-size", type=int, default=8)
     p.add_argument("--tasks", type=int, default=20)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="where to measure the live loop and meta-training (auto: cuda where there is one)")
     p.add_argument("--skip", nargs="*", default=[], choices=["live", "meta_training", "higher", "steps_to_template"])
     p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS, help="meta-training algorithms to measure")
     p.add_argument("--mode-timeout", type=float, default=None, help="seconds one meta-training configuration may take")
@@ -274,6 +289,10 @@ def main(argv=None) -> dict:
     if args._one:
         print(json.dumps(throughput_one(Path(args.checkpoint), *args._one, args.device, args.meta_batch_size, args.iters)))
         return {}
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"python -m meta.bench: --device cuda, but this machine has no CUDA device "
+                         f"(torch {torch.__version__}, torch.cuda.is_available() is False)")
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     ckpt = Path(args.checkpoint)
     report = {"environment": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                               "torch": torch.__version__, "python": platform.python_version(),
@@ -281,17 +300,15 @@ def main(argv=None) -> dict:
     # written after every part: a run cut short by a time limit (a lent GPU's slot) keeps what it measured
     save = lambda: Path(args.json).write_text(json.dumps(report, indent=2))
     if "live" not in args.skip:
-        report["live"] = {"cpu": live(ckpt, torch.device("cpu"), args.repeats)}
-        save()
-        if torch.cuda.is_available():
-            report["live"]["cuda"] = live(ckpt, torch.device("cuda"), args.repeats)
+        report["live"] = {}
+        for name, graphs in ((device, False),) + ((("cuda_graphs", True),) if device == "cuda" else ()):
+            report["live"][name] = live(ckpt, torch.device(device), args.repeats, graphs)
             save()
     if "meta_training" not in args.skip:
         def on_row(rows):
             report["meta_training"] = rows
             save()
-        throughput(ckpt, "cuda" if torch.cuda.is_available() else "cpu", args.meta_batch_size, args.iters, args.algos, on_row,
-                   args.mode_timeout)
+        throughput(ckpt, device, args.meta_batch_size, args.iters, args.algos, on_row, args.mode_timeout)
     if "higher" not in args.skip:
         report["higher"] = higher_baseline(Path(args.joint))
         save()

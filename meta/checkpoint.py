@@ -2,6 +2,7 @@
 and other tensors) and training.json (how it was trained); and `Generator`, what a loaded one is."""
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,6 +67,21 @@ class Generator:
     @classmethod
     def load(cls, path, device="cpu") -> "Generator":
         return cls(*load_checkpoint(path, device))
+
+    def to(self, device) -> "Generator":
+        """A copy on `device`: the module, its parameters, the tensors its record holds (the null context)
+        and the module's plain tensor attributes (the sampler's prior mean, the sketch schedule), so
+        that nothing is copied between devices while it adapts or samples."""
+        unet = copy.deepcopy(self.unet).to(device)
+        for name in ("prior_mean", "sketch_abar"):
+            if getattr(unet, name, None) is not None:
+                setattr(unet, name, getattr(unet, name).to(device))
+        record = {**self.record, "_tensors": {k: v.to(device) for k, v in self.record.get("_tensors", {}).items()}}
+        # weights that are the module's own stay its own in the copy (what `meta.preview_net.frozen_net` checks)
+        mine, copied = dict(self.unet.named_parameters()), dict(unet.named_parameters())
+        params = {k: copied[k].detach() if k in mine and v.data_ptr() == mine[k].data_ptr() else v.to(device)
+                  for k, v in self.params.items()}
+        return Generator(unet, params, self.config, record)
 
     @property
     def guidance(self):

@@ -9,12 +9,14 @@ inner_lr -> alpha, inner_steps -> k, support -> D^tr, query -> D^val.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 
+from .graphs import captured_step
 from .model import CONTEXT, denoising_loss
 
 ADAPT_CHOICES = ("context", "all", "weights")
@@ -122,16 +124,37 @@ def _eager_grad_and_value(loss_fn):
     return grad_and_value
 
 
+BETA1, BETA2, EPS_ADAM = 0.9, 0.999, 1e-8  # Adam's moment decays and epsilon
+
+
+def inner_update(grad_and_loss, cfg: InnerConfig, fast: dict, m: dict, v2: dict, t, eps, bc1, bc2):
+    """One inner step from `fast` with Adam moments (m, v2): -> (fast, m, v2, support loss before the step).
+
+    bc1 = 1 - beta1^step and bc2 = 1 - beta2^step are Adam's bias corrections (numbers, or 0-dim
+    tensors in a captured graph, where they change from call to call). Pure: nothing is changed in place."""
+    # 1. denoising loss on the support set at fixed (t, eps) and its gradient
+    grads, loss = grad_and_loss(fast, t, eps)
+    # 2. one optimizer step, written out so it stays differentiable for second-order MAML
+    if cfg.optimizer == "sgd":
+        return {k: p - cfg.inner_lr * grads[k] for k, p in fast.items()}, m, v2, loss
+    m = {k: BETA1 * m[k] + (1 - BETA1) * grads[k] for k in fast}
+    v2 = {k: BETA2 * v2[k] + (1 - BETA2) * grads[k] * grads[k] for k in fast}
+    # sqrt(v_hat + eps^2), not sqrt(v_hat) + eps: the same step wherever a gradient is not ~0, and
+    # differentiable at an exactly-zero gradient (sqrt's derivative at 0 gives second-order MAML NaNs)
+    return {k: p - cfg.inner_lr * (m[k] / bc1) / (v2[k] / bc2 + EPS_ADAM**2).sqrt() for k, p in fast.items()}, m, v2, loss
+
+
 def adapt_steps(unet, params: dict, support: torch.Tensor, alphas_cumprod: torch.Tensor, cfg: InnerConfig,
-                *, seed: int = 0, steps: int | None = None) -> Iterator[AdaptStep]:
+                *, seed: int = 0, steps: int | None = None, graphs: bool = False, backend=None) -> Iterator[AdaptStep]:
     """Yield the adapted parameters after each of `steps` (default cfg.inner_steps) inner steps.
 
     support: (N, C, H, W) for one task, or (T, N, C, H, W) for T tasks adapted together (only for
     adapt='context', where each task owns its context: params[CONTEXT] then has shape (T, c, h, w)).
     With cfg.first_order the yielded parameters carry no graph back to `params`.
+    With `graphs` (first-order steps on CUDA) the step is captured once as a CUDA graph and replayed
+    (`meta.graphs`; `backend` replaces CUDA's for tests); where it cannot be, the steps run eagerly.
     """
     steps = cfg.inner_steps if steps is None else steps
-    alpha = cfg.inner_lr
     params = initial(unet, params, support, cfg)
     keys = adapted_keys(params, cfg.adapt)
     fast = {k: params[k] for k in keys}
@@ -142,30 +165,25 @@ def adapt_steps(unet, params: dict, support: torch.Tensor, alphas_cumprod: torch
     def support_loss(fast_params, t, eps):
         return denoising_loss(unet, {**frozen, **fast_params}, alphas_cumprod, x0, t, eps)
 
-    grad_and_loss = _eager_grad_and_value(support_loss) if _eager_ok(cfg) else torch.func.grad_and_value(support_loss)
+    eager = _eager_ok(cfg)
+    grad_and_loss = _eager_grad_and_value(support_loss) if eager else torch.func.grad_and_value(support_loss)
+    update = functools.partial(inner_update, grad_and_loss, cfg)
     m = {k: torch.zeros_like(v) for k, v in fast.items()}  # Adam's first moment
     v2 = {k: torch.zeros_like(v) for k, v in fast.items()}  # Adam's second moment
-    beta1, beta2, eps_adam = 0.9, 0.999, 1e-8
+    captured = None
+    if graphs and eager and steps > 0:  # shapes are fixed for the whole loop: capture its step once
+        t, eps = support_noise(support, cfg, 1, seed)
+        fast = {k: p.detach() for k, p in fast.items()}
+        captured = captured_step(update, (fast, m, v2), (t, eps, 1.0, 1.0), backend)
+        update = captured or update
     for step in range(1, steps + 1):
         if cfg.first_order:
             fast = {k: p.detach() for k, p in fast.items()}
-        # 1. denoising loss on the support set at fixed (t, eps) and its gradient
         t, eps = support_noise(support, cfg, step, seed)
-        grads, loss = grad_and_loss(fast, t, eps)
-        # 2. one optimizer step, written out so it stays differentiable for second-order MAML
-        if cfg.optimizer == "sgd":
-            fast = {k: p - alpha * grads[k] for k, p in fast.items()}
-        else:
-            new = {}
-            for k, p in fast.items():
-                m[k] = beta1 * m[k] + (1 - beta1) * grads[k]
-                v2[k] = beta2 * v2[k] + (1 - beta2) * grads[k] * grads[k]
-                m_hat, v_hat = m[k] / (1 - beta1**step), v2[k] / (1 - beta2**step)
-                # sqrt(v_hat + eps^2), not sqrt(v_hat) + eps: the same step wherever a gradient is not ~0, and
-                # differentiable at an exactly-zero gradient (sqrt's derivative at 0 gives second-order MAML NaNs)
-                new[k] = p - alpha * m_hat / (v_hat + eps_adam**2).sqrt()
-            fast = new
-        yield AdaptStep(step, {**frozen, **fast}, loss.detach())
+        fast, m, v2, loss = update(fast, m, v2, t, eps, 1 - BETA1**step, 1 - BETA2**step)
+        # a captured step's results are its graph's buffers, overwritten by the next step: yield copies
+        out, loss = ({k: p.clone() for k, p in fast.items()}, loss.clone()) if captured else (fast, loss)
+        yield AdaptStep(step, {**frozen, **out}, loss.detach())
 
 
 def adapt(unet, params, support, alphas_cumprod, cfg: InnerConfig, **kw) -> dict:

@@ -67,7 +67,8 @@ def attach_sketch(unet: UNet2DModel, config: GeneratorConfig) -> UNet2DModel:
     """Give the module the noise schedule a sketch context needs (a plain attribute, not a weight),
     and its conv weights the channels-last layout (oneDNN's fast path on CPU; `meta.bench` times it)."""
     unet.to(memory_format=torch.channels_last)
-    unet.sketch_abar = scheduler(config).alphas_cumprod if config.ctx_sketch and config.ctx_channels else None
+    device = next(unet.parameters()).device  # beside the weights: nothing crosses devices while the UNet runs
+    unet.sketch_abar = scheduler(config).alphas_cumprod.to(device) if config.ctx_sketch and config.ctx_channels else None
     return unet
 
 

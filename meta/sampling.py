@@ -19,6 +19,7 @@ import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 from safetensors.torch import load_file
 
+from .graphs import capture
 from .model import CONTEXT, GeneratorConfig, predict_noise
 from .preview_net import frozen_net, weights_key
 
@@ -174,6 +175,25 @@ def sample(unet, params: dict, noise: torch.Tensor, config: GeneratorConfig, *, 
         # 2. step x_t -> x_{t-1} (DDIM / DPM-Solver++ update, x_0 clipped / thresholded to [-1, 1])
         x = sched.step(eps, t, x).prev_sample
     return x.clamp(-1, 1)
+
+
+def captured_sampler(unet, params: dict, noise: torch.Tensor, config: GeneratorConfig, changing, *,
+                     sampler: str = PREVIEW_SAMPLER, steps: int = 10, guidance: Guidance | None = None, backend=None):
+    """`sample` from this fixed noise as one CUDA graph (meta.graphs): -> preview(params) -> x_0 (a new
+    tensor), or None where it cannot be captured. Only the parameters named in `changing` (what the
+    inner loop adapts) are copied in at each call; the others are `params`' own tensors, read in place.
+    Without a stop check between sampler steps (a replay is milliseconds) and without a FirstStepMemo
+    (its test reads tensors back to the CPU, which a graph cannot)."""
+    changing = [k for k in params if k in set(changing)]
+    fixed = {k: v.detach() for k, v in params.items() if k not in changing}
+
+    def preview(changed: dict) -> torch.Tensor:
+        return sample(unet, {**fixed, **changed}, noise, config, sampler=sampler, steps=steps, guidance=guidance)
+
+    captured = capture(preview, ({k: params[k] for k in changing},), backend)
+    if captured is None:
+        return None
+    return lambda p: captured({k: p[k] for k in changing}).clone()
 
 
 def set_guidance(ckpt, scale: float, t_min: int = 0, t_max: int = 1000, note: str = "") -> dict:

@@ -18,7 +18,7 @@ def test_bench_live_and_throughput_report_their_keys(tmp_path):
     live = bench.live(ckpt, torch.device("cpu"), repeats=2)
     for key in ("inner_step_ms", "preview_ms", "step_plus_preview_ms", "first_frame_s"):
         assert live[key] > 0
-    for algo, mode in (("reptile", "vmap"), ("fomaml", "sequential"), ("maml", "batched")):
+    for algo, mode in (("reptile", "vmap"), ("fomaml", "sequential"), ("maml", "batched"), ("fomaml", "per_task")):
         row = bench.throughput_one(ckpt, algo, mode, "cpu", meta_batch_size=2, iters=1)
         assert row["tasks_per_s"] > 0 and row["peak_mem_mb"] > 0
     md = bench.markdown({"environment": {"cpu": "x", "threads": 1, "torch": torch.__version__}, "live": {"cpu": live}})
@@ -53,10 +53,25 @@ def test_bench_saves_each_part_as_it_goes_and_records_a_configuration_that_times
     rows = []
     out = bench.throughput(ckpt, "cpu", 2, 1, algos=("fomaml",), on_row=lambda r: rows.append(dict(r)), mode_timeout=0.01)
     assert list(out) == ["fomaml"] and rows == [out]
-    assert all(out["fomaml"][m] == {"error": "timed out after 0.01 s"} for m in ("vmap", "sequential", "batched"))
+    assert all(out["fomaml"][m] == {"error": "timed out after 0.01 s"} for m in ("vmap", "sequential", "batched", "per_task"))
     assert out["fomaml"]["vmap_tasks_per_s"] is None
     report = tmp_path / "b.json"
     bench.main(["--checkpoint", str(ckpt), "--json", str(report), "--skip", "higher", "steps_to_template",
                 "--algos", "fomaml", "--mode-timeout", "0.01", "--repeats", "1"])
     saved = json.loads(report.read_text())
     assert saved["live"]["cpu"]["step_plus_preview_ms"] > 0 and list(saved["meta_training"]) == ["fomaml"]
+
+
+def test_bench_on_cuda_without_cuda_says_so_in_one_line():
+    import subprocess
+    import sys
+
+    import pytest
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = subprocess.run([sys.executable, "-m", "meta.bench", "--device", "cuda"], capture_output=True, text=True,
+                         cwd=bench.ROOT, timeout=120)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [out.stderr.strip()] and "no CUDA device" in out.stderr

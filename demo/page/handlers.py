@@ -12,6 +12,7 @@ import time
 import gradio as gr
 
 from demo.runtime.checkpoints import Models
+from demo.runtime.devices import on_zero_gpu
 from demo.runtime.domains import credit_line
 from demo.runtime.downloads import export_generator, filmstrip
 from demo.runtime.engine import Settings
@@ -20,19 +21,13 @@ from demo.runtime.render import before_after, loss_table, sample_grid, status_li
 from demo.runtime.request import check_domain, make_lanes, require_checkpoint, run_settings
 from demo.runtime.session import Session, sweep_upload_stubs
 from demo.runtime.shots import MAX_SHOTS
+from demo.runtime.zerogpu import run_seconds
 from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS
 
 from .errors import user_errors
+from .zerogpu import frames_on_borrowed_gpu, gpu_duration, gpu_runner  # noqa: F401 -- gpu_duration: re-exported (demo.handlers)
 
 MAX_RUN_SECONDS = float(os.environ.get("INNER_LOOP_MAX_RUN_SECONDS", "240"))  # a run stops itself after this
-
-try:  # on Hugging Face ZeroGPU, borrow a GPU for the run; elsewhere an identity decorator
-    import spaces
-
-    gpu = spaces.GPU(duration=MAX_RUN_SECONDS)
-except ImportError:
-    def gpu(fn):
-        return fn
 
 
 def _grids(frame):
@@ -47,7 +42,8 @@ def plot_update(frames, steps: int):
 
 
 def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
-    @gpu
+    run_on_gpu = gpu_runner(models)  # used on ZeroGPU only: a GPU lent per run, in a worker process
+
     def adapt(images, inner_steps, seed, checkpoint=models.default, inner_lr=None, samples=PREVIEW_SAMPLES, sampler_steps=PREVIEW_STEPS,
               baseline=True, session: Session | None = None):
         """Adapt on 1-10 example images; stream sample grids and losses after every inner step."""
@@ -71,28 +67,38 @@ def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
         def should_stop():
             return session.stop or session.run_id != run_id or time.monotonic() > deadline
 
-        def restart(new_device):  # out of GPU memory: the run starts over on the CPU
+        def restart(new_device):  # a (re)start on another device: out of GPU memory, or no GPU lent
             nonlocal device
             device, session.frames, session.params = new_device, [], {}
 
-        skip4 = (gr.skip(),) * 4
+        if on_zero_gpu():
+            frames = frames_on_borrowed_gpu(run_on_gpu, lanes, checkpoint, inner_lr, shots, settings, max_seconds,
+                                            should_stop, restart)
+        else:
+            frames = frames_with_fallback(lanes, shots, settings, should_stop, restart, gr.Warning)
+        skip4, diverged = (gr.skip(),) * 4, False
         try:
-            for frame in frames_with_fallback(lanes, shots, settings, should_stop, restart, gr.Warning):
+            for frame in frames:
                 session.keep(frame)
                 first = frame.step == 0
                 yield (*_grids(frame), plot_update(session.frames, steps), status_line(frame, device, steps),
                        *(cleared_review() if first else skip4))
                 if not all(math.isfinite(v) for v in frame.support_loss.values()):
                     gr.Warning(f"The loss diverged at step {frame.step}: try a smaller inner learning rate.")
+                    diverged = True
                     break
         finally:
+            frames.close()
             session.running = False
         if session.run_id != run_id:  # reset (or a newer run) took over: leave its outputs alone
             return
         note = ""
-        if time.monotonic() > deadline and session.frames[-1].step < steps:
-            note = f" · stopped at the time limit of {max_seconds:g} s per run: try fewer inner steps or samples"
-            gr.Warning(f"This run reached the time limit of {max_seconds:g} s and stopped at step {session.frames[-1].step}.")
+        if session.frames[-1].step < steps and not (session.stop or diverged):  # the run stopped itself
+            limit = max_seconds
+            if str(device).endswith("(ZeroGPU)"):  # within the GPU time it asked for
+                limit = run_seconds(max_seconds, steps, settings.samples, settings.sampler_steps, "baseline" in lanes)
+            note = f" · stopped at the time limit of {limit:g} s per run: try fewer inner steps or samples"
+            gr.Warning(f"This run reached its time limit and stopped at step {session.frames[-1].step}.")
         yield finish(device, session, shots, settings, lanes, checkpoint, steps, note)
 
     return adapt

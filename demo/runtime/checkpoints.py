@@ -8,6 +8,7 @@ against the folder's SHA-256 manifest (demo/runtime/manifest.py) where it has on
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from meta.inner import InnerConfig
 from meta.model import GeneratorConfig, build_unet, init_params
 from meta.sampling import warm_up
 
+from .devices import pick_device
 from .domains import DOMAINS, domain_of
 from .manifest import how_to_restore, verify_manifest
 
@@ -28,10 +30,6 @@ ALGO_WORDS = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile"
               "joint": "ordinary (joint) training, not meta-learned", "autodecoder": "auto-decoder (joint + contexts)"}
 ADAPT_WORDS = {"context": "adapts only its context map", "all": "adapts all weights",
                "weights": "adapts the UNet weights"}
-
-
-def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def inner_config(record: dict, **overrides) -> InnerConfig:
@@ -99,7 +97,10 @@ def load_models(folder, device: torch.device | None = None) -> Models:
             raise ValueError(f"checkpoint {path} could not be loaded ({type(err).__name__}: {err}); "
                              f"{how_to_restore(path, Path(folder))}") from err
         g.unet.requires_grad_(False)  # the app differentiates w.r.t. parameter dicts, never the module
-        warm_up(g.unet, g.params)  # the compiled preview network, built before anyone waits for a frame
+        # the compiled preview network, built before anyone waits for a frame; in a thread of its own: on
+        # ZeroGPU `spaces` patches torch with modes on the main thread only, and tracing fails under them
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(warm_up, g.unet, g.params).result()
         generators[path.name] = g
     labels = {n: describe(n, g.record) for n, g in generators.items()}
     domains = {n: domain_of(g.record) for n, g in generators.items()}

@@ -19,10 +19,12 @@ import numpy as np
 import torch
 
 from meta.algorithms import fixed_query_noise
-from meta.inner import InnerConfig, adapt_steps
+from meta.inner import InnerConfig, adapt_steps, adapted_keys
 from meta.checkpoint import Generator
 from meta.model import denoising_loss
-from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS, FirstStepMemo, Interrupted, fixed_noise, sample
+from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS, FirstStepMemo, Interrupted, captured_sampler, fixed_noise, sample
+
+from .devices import pick_device
 
 QUERY_COPIES = 4  # the held-out shot is scored at this many fixed (t, eps): less noisy than one
 
@@ -34,13 +36,14 @@ class Settings:
     sampler_steps: int = PREVIEW_STEPS
     seed: int = 0
     workers: int = 1  # threads running lanes (and their probes) side by side; 1 = one after another
+    graphs: bool = True  # on CUDA: inner steps and previews captured as CUDA graphs and replayed (meta.graphs)
 
 
 def default_workers() -> int:
     """On CPU, one worker per core (up to 4), each with one torch thread: at this model size running
     the lanes side by side beats splitting every small convolution over the cores (python -m
     demo.tools.bench measures both). On a GPU the kernels queue on one stream anyway: 1."""
-    if torch.cuda.is_available():
+    if pick_device().type == "cuda":
         return 1
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
@@ -92,7 +95,11 @@ class _Runner:
         self.guidance = g.guidance  # the checkpoint's own sampler settings, as meta.evaluate measures them
         self.memos = (FirstStepMemo(), FirstStepMemo())  # the grid's halves (or the whole grid, then the first)
         self.params = g.params
-        run = dict(seed=settings.seed, steps=settings.inner_steps)
+        # on CUDA the inner steps and the preview replay captured graphs (made at the first step / preview)
+        graphs = settings.graphs and device.type == "cuda"
+        self.capture_preview, self.captured_preview = graphs, None
+        self.adapted = adapted_keys(g.params, lane.cfg.adapt)
+        run = dict(seed=settings.seed, steps=settings.inner_steps, graphs=graphs)
         self.steps = adapt_steps(self.unet, g.params, support, self.ac, lane.cfg, **run)
         self.probe = None
         if len(support) >= 2:  # leave the last shot out, adapt on the rest, score on it
@@ -107,6 +114,12 @@ class _Runner:
     @torch.inference_mode()
     def preview(self, interruptible: bool = True) -> np.ndarray:
         stop = self.should_stop if interruptible else None
+        if self.capture_preview:  # once; where it cannot be captured (None), the previews stay eager
+            self.capture_preview = False
+            self.captured_preview = captured_sampler(self.unet, self.params, self.noise, self.config, self.adapted,
+                                                     steps=self.sampler_steps, guidance=self.guidance)
+        if self.captured_preview is not None:
+            return to_uint8(self.captured_preview(self.params))
         if self.helper is None or len(self.noise) < 2:
             return to_uint8(sample(self.unet, self.params, self.noise, self.config, steps=self.sampler_steps, should_stop=stop,
                                    guidance=self.guidance, memo=self.memos[0]))

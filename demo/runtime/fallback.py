@@ -2,12 +2,12 @@
 
 `frames_with_fallback` wraps `engine.adapt_live`: on `torch.cuda.OutOfMemoryError` it frees the
 GPU's cache, tells the visitor (through the page's `warn`), and restarts the same run (same shots,
-seed and noise) from step 0 with CPU copies of the generators. The CPU copies are made once per generator and shared read-only,
-like the originals.
+seed and noise) from step 0 with CPU copies of the generators. Copies on another device (`on_device`:
+these CPU copies, and a ZeroGPU worker's GPU copies) are made once per generator and device and
+shared read-only, like the originals.
 """
 from __future__ import annotations
 
-import copy
 import threading
 from typing import Callable, Iterator
 
@@ -18,16 +18,24 @@ from meta.checkpoint import Generator
 from .engine import Frame, Lane, Settings, adapt_live
 
 CPU = torch.device("cpu")
-_cpu_copies: dict[int, Generator] = {}  # id(generator on the accelerator) -> its CPU copy
+_copies: dict[tuple[int, str], Generator] = {}  # (id(generator), device) -> its copy there
 _lock = threading.Lock()
 
 
-def on_cpu(g: Generator) -> Generator:
+def on_device(g: Generator, device: torch.device) -> Generator:
+    """`g` itself where it already is on `device`, else its copy there (made once)."""
+    device, here = torch.device(device), next(iter(g.params.values())).device
+    if here.type == device.type and device.index in (None, here.index):
+        return g
     with _lock:
-        if id(g) not in _cpu_copies:
-            _cpu_copies[id(g)] = Generator(copy.deepcopy(g.unet).to(CPU), {k: v.to(CPU) for k, v in g.params.items()},
-                                           g.config, g.record)
-        return _cpu_copies[id(g)]
+        key = (id(g), str(device))
+        if key not in _copies:
+            _copies[key] = g.to(device)
+        return _copies[key]
+
+
+def on_cpu(g: Generator) -> Generator:
+    return on_device(g, CPU)
 
 
 def frames_with_fallback(lanes: dict[str, Lane], shots, settings: Settings, should_stop: Callable[[], bool],

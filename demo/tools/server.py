@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -57,19 +58,29 @@ def wait_for_page(url: str, timeout: float = 60, check=lambda: None) -> None:
             time.sleep(0.2)
 
 
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)  # its process group: the session it leads
+    except ProcessLookupError:
+        pass
+
+
 @contextmanager
-def serve(assets, concurrency: int = 0, threads: int = 1, env: dict | None = None, timeout: float = 120):
-    """Start app.py on a free port, wait until its page answers, yield a Server; stop it after."""
+def serve(assets, concurrency: int = 0, threads: int = 1, env: dict | None = None, timeout: float = 120,
+          app: Path = ROOT / "app.py"):
+    """Start app.py (or a script that starts it, taking its arguments) on a free port, wait until its
+    page answers, yield a Server; stop it after."""
     temp = Path(tempfile.mkdtemp(prefix="inner-loop-serve-"))
     (temp / "gradio").mkdir()
     (temp / "tmp").mkdir()
     port = free_port()
     child_env = {**os.environ, "GRADIO_TEMP_DIR": str(temp / "gradio"), "TMPDIR": str(temp / "tmp"),
                  "OMP_NUM_THREADS": str(threads), "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
-    cmd = [sys.executable, str(ROOT / "app.py"), "--assets", str(assets), "--port", str(port),
+    cmd = [sys.executable, str(app), "--assets", str(assets), "--port", str(port),
            "--concurrency", str(concurrency), "--threads", str(threads)]
     log = open(temp / "server.log", "w+")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT)
+    # a session of its own: stopping it stops whatever it started too (e.g. ZeroGPU's worker processes)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     def exited():
         if proc.poll() is not None:
@@ -80,10 +91,12 @@ def serve(assets, concurrency: int = 0, threads: int = 1, env: dict | None = Non
         wait_for_page(url, timeout, exited)
         yield Server(url, proc.pid, temp)
     finally:
-        proc.terminate()
+        _signal_group(proc, signal.SIGTERM)
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait(10)
+        _signal_group(proc, signal.SIGKILL)  # any child left behind
         log.close()
         shutil.rmtree(temp, ignore_errors=True)
