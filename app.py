@@ -86,7 +86,7 @@ def build_app(models: Models, assets=None, concurrency: int = 1) -> gr.Blocks:
                   run.sampler_steps, run.baseline, session]
         run.run.click(None, None, None, js=SHOW_LIVE, queue=False)  # the grids come into view
         # a request the run would refuse: one message from the check, no red badges on the outputs
-        run.run.click(make_check(models), inputs, None, queue=False, api_visibility="private").success(
+        run.run.click(make_check(models), inputs, None, api_visibility="private").success(  # queued: its message shows
             make_run(models), inputs, live + after + [run.losses], api_name="adapt", concurrency_limit=concurrency,
             concurrency_id="adapt", time_limit=MAX_RUN_SECONDS + 30)
         run.stop.click(request_stop, session, None, queue=False, api_name="stop")

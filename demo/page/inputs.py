@@ -134,15 +134,16 @@ def create_examples_panel(session: gr.State, domain: str = GLYPHS) -> ExamplesPa
                                   brush=brush(domain), layers=False, transforms=(), elem_id="sketch")
             add = gr.Button("Add drawing", elem_id="add-drawing-btn")
 
-    shown = dict(fn=show_shots, inputs=session, outputs=[gallery, shots_caption], queue=False, api_visibility="private")
-    private = dict(queue=False, api_visibility="private")
-    draw_tab.select(None, None, None, js=SELECT_BRUSH, **private)
+    # queued events: Gradio shows a refusal's message (gr.Error) and notices (gr.Info) only for those
+    shown = dict(fn=show_shots, inputs=session, outputs=[gallery, shots_caption], api_visibility="private")
+    private = dict(api_visibility="private")
+    draw_tab.select(None, None, None, js=SELECT_BRUSH, queue=False, **private)
     # the upload box empties either way: the examples now hold the pictures, or a message said why not
     upload.upload(ingest_uploads, [upload, session], None, **private).then(
         lambda s: (*show_shots(s), None), session, [gallery, shots_caption, upload], **private)
     added = add.click(add_drawing, [sketch, session], None, **private)
+    added.success(None, None, None, js=CLEAR_PAD, queue=False, **private)  # a fresh pad; a refused drawing stays on it
     added.success(**shown)
-    added.success(None, None, None, js=CLEAR_PAD, **private)  # a refused drawing stays on the pad
     use_set.click(use_example_set, [example_set, session], None, **private).success(**shown)
     example_set.input(use_example_set, [example_set, session], None, **private).success(**shown)
     gallery.select(select_shot, session, None, **private)

@@ -108,7 +108,7 @@ def verdict(frame, names: dict) -> str:
         return f"{said[lane]} samples look like your character"
     (a, (ka, _)), (b, (kb, _)) = counts.items()
     if ka == kb:
-        return f"level: {said[a]} samples look like your character on each side"
+        return f"level: {said[a]} samples on each side look like your character"
     lead, other = (a, b) if ka > kb else (b, a)
     return (f"the {names[lead]} start is ahead: {said[lead]} of its samples look like your character "
             f"({names[other]}: {said[other]})")
