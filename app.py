@@ -33,7 +33,7 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
 from demo.page.explain import create_explain_panel  # noqa: E402
-from demo.page.handlers import MAX_RUN_SECONDS, make_check, make_run, request_stop, show_step  # noqa: E402
+from demo.page.handlers import MAX_RUN_SECONDS, downloads, make_check, make_run, request_stop, show_step  # noqa: E402
 from demo.page.inputs import CLEAR_PAD, create_examples_panel  # noqa: E402
 from demo.page.review import create_review_panel  # noqa: E402
 from demo.page.run import SHOW_LIVE, create_run_panel  # noqa: E402
@@ -86,9 +86,12 @@ def build_app(models: Models, assets=None, concurrency: int = 1) -> gr.Blocks:
                   run.sampler_steps, run.baseline, session]
         run.run.click(None, None, None, js=SHOW_LIVE, queue=False)  # the grids come into view
         # a request the run would refuse: one message from the check, no red badges on the outputs
-        run.run.click(make_check(models), inputs, None, api_visibility="private").success(  # queued: its message shows
-            make_run(models), inputs, live + after + [run.losses], api_name="adapt", concurrency_limit=concurrency,
-            concurrency_id="adapt", time_limit=MAX_RUN_SECONDS + 30)
+        checked = run.run.click(make_check(models), inputs, None, api_visibility="private")  # queued: its message shows
+        files = [review.filmstrip, review.generator_zip]
+        checked.success(lambda: downloads(), None, files, queue=False, api_visibility="private")  # inert while it runs
+        checked.success(make_run(models), inputs, live + after + [run.losses], api_name="adapt", concurrency_limit=concurrency,
+                        concurrency_id="adapt", time_limit=MAX_RUN_SECONDS + 30).then(
+            downloads, session, files, queue=False, api_visibility="private")  # live once it has ended
         run.stop.click(request_stop, session, None, queue=False, api_name="stop")
         page = dict(header=title, heading=examples.heading, example_set=examples.example_set, gallery=examples.gallery,
                     caption=examples.caption, sketch=examples.sketch, upload=examples.upload, checkpoint=run.checkpoint,

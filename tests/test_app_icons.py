@@ -67,12 +67,12 @@ def test_a_whole_icon_run_through_the_handlers(tiny_mixed_models, tmp_path):
     before_after = final[4]
     assert before_after.mode == "RGB"
     assert np.asarray(before_after).std(-1).max() > 50  # colour, not grey
-    with Image.open(final[6]["value"]) as gif:
+    with Image.open(final[6]) as gif:
         assert gif.n_frames == 3
         gif.seek(2)
         assert np.asarray(gif.convert("RGB")).std(-1).max() > 50
     assert len(final[2]["value"]) > 0 and len(final[8]["value"]) > 0  # the live chart and the losses have their curves
-    shutil.unpack_archive(final[7]["value"], tmp_path / "unzipped")
+    shutil.unpack_archive(final[7], tmp_path / "unzipped")
     _, _, config, record = load_checkpoint(tmp_path / "unzipped")
     assert config.channels == 3 and record["adapted_from"] == "emoji-autodecoder"
     assert "Noto Color Emoji" in record["data"]["credit"]  # the credit travels with the adapted generator

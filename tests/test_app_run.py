@@ -10,7 +10,7 @@ from demo.runtime.checkpoints import describe, find_checkpoints, inner_config, l
 from demo.runtime.engine import Settings, adapt_live
 from demo.runtime.request import make_lanes
 from demo.page.explain import NO_RESULTS, results_markdown
-from demo.page.handlers import make_check, make_run, request_stop, show_step
+from demo.page.handlers import downloads, make_check, make_run, request_stop, show_step
 from demo.page.switch import PAGE, reset
 from demo.runtime.session import MAX_FRAMES, Session, delete_session
 from demo.runtime.shots import example_sets, glyph_from_image
@@ -85,19 +85,19 @@ def run_all(models, session, **kw):
 def test_run_handler_streams_then_gives_before_after_filmstrip_and_generator(tiny_models, shots, tmp_path):
     session = Session()
     session.shots = list(shots)
+    assert [u["interactive"] for u in downloads(session)] == [False, False]  # nothing to download yet
     outs = run_all(tiny_models, session)
+    assert [u["interactive"] for u in downloads(session)] == [True, True]  # the page's buttons go live after the run
     assert len(outs) == 3 + 1 + 1 and all(len(o) == OUTPUTS for o in outs)  # steps 0..3, then the final outputs
-    assert not outs[0][6]["interactive"] and not outs[0][7]["interactive"]  # inert until the run ends
     assert all(isinstance(o[6], type(gr.skip())) for o in outs[1:-1])  # downloads wait for the end
     final = outs[-1]
     assert final[0].size == final[1].size and "done" in final[3] and final[4] is not None
     assert final[5]["value"] == 3 and final[5]["maximum"] == 3
-    assert final[6]["interactive"] and final[7]["interactive"]
     chart = final[2]["value"]  # the live chart: each lane's likeness after every step, and the ceiling
     assert set(chart["curve"]) == {"meta-learned", "ordinary", "your own examples (ceiling)"}
     assert sorted(chart[chart["curve"] == "ordinary"]["step"]) == [0, 1, 2, 3] and chart["percent"].between(0, 100).all()
     assert "Step 3 of 3" in final[3] and "look like your character" in final[3]
-    gif, zip_path = final[6]["value"], final[7]["value"]
+    gif, zip_path = final[6], final[7]
     with open(gif, "rb") as f:
         assert f.read(6) == b"GIF89a"
     shutil.unpack_archive(zip_path, tmp_path / "unzipped")
@@ -156,10 +156,10 @@ def test_stop_keeps_the_last_frame_and_reset_leaves_outputs_alone(tiny_models, s
 
 
 def test_bad_settings_and_missing_examples_are_user_errors(tiny_models, shots):
-    with pytest.raises(gr.Error, match="Add 1-10 examples first"):
+    with pytest.raises(gr.Error, match="Add 1-10 example images first"):
         run_all(tiny_models, Session())
     check = make_check(tiny_models)  # what the page's Run asks first: the same refusal, before any output
-    with pytest.raises(gr.Error, match="Add 1-10 examples first"):
+    with pytest.raises(gr.Error, match="Add 1-10 example images first"):
         check(None, 3, 0, session=Session())
     session = Session()
     session.shots = list(shots)

@@ -133,7 +133,7 @@ def test_reset_then_run_and_a_run_without_examples(open_page):
     page.click("#clear-btn")
     page.wait_for_function(f"{SHOTS} === 0")
     page.click("#run-btn")  # nothing to learn from: one clear message, no red badges
-    page.get_by_text("Add 1-10 examples first").first.wait_for()
+    page.get_by_text("Add 1-10 example images first").first.wait_for()
     assert page.locator(".toast-item").count() == 1 and red_badges(page) == 0
     page.wait_for_timeout(1000)
     assert red_badges(page) == 0 and page.locator("#meta-grid img").count() == 0  # and no run started

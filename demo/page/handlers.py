@@ -1,10 +1,12 @@
 """Event handlers of the run: check, start (a streaming generator, also the `/adapt` API), stop, reset, scrub.
 
 Outputs of a run, in order: left grid, right grid, live chart (samples that look like your character),
-status, before/after picture, step slider, filmstrip GIF, adapted-generator zip, loss chart (Details).
-While streaming, the before/after, slider and downloads are `gr.skip()`.
-On the page, Run first calls `check_run` (no outputs, queue-free): a request the run would refuse
-gets one message and no red badges, and the run starts only if the check passed.
+status, before/after picture, step slider, filmstrip GIF, adapted-generator zip (file paths), loss
+chart (Details). While streaming, the before/after, slider and downloads are `gr.skip()`.
+On the page, Run first calls `check_run` (no outputs): a request the run would refuse gets one
+message and no red badges, and the run starts only if the check passed. The download buttons are
+made inert when a run starts and live when it has ended by page-only events (`downloads`), so the
+API's outputs stay plain files.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from demo.runtime.engine import Settings
 from demo.runtime.fallback import frames_with_fallback
 from demo.runtime.lanes import names as lane_names
 from demo.runtime.likeness import likeness
-from demo.runtime.render import CEILING, before_after, likeness_table, loss_table, sample_grid, status_line
+from demo.runtime.render import CEILING, before_after, likeness_table, loss_table, sample_grid, status_line, verdict
 from demo.runtime.request import check_domain, make_lanes, require_checkpoint, run_settings
 from demo.runtime.session import Session, sweep_upload_stubs
 from demo.runtime.shots import MAX_SHOTS
@@ -58,14 +60,21 @@ def losses_update(frames, steps: int, names: dict):
     return gr.update(value=loss_table(frames, names) if len(frames) > 1 else None, x_lim=[0, steps])
 
 
-def downloads(gif=None, zip_path=None):
-    """The two download buttons: inert until a run has ended (a click would fetch nothing)."""
-    return (gr.update(value=str(gif) if gif else None, interactive=gif is not None),
-            gr.update(value=str(zip_path) if zip_path else None, interactive=zip_path is not None))
+def downloads(session: Session | None = None):
+    """The two download buttons: live once this session's run has ended and written its files,
+    inert before (a click would fetch nothing); without a session, inert and empty."""
+    ready = session is not None and not session.running and bool(session.frames) and session.files_ready
+    return (gr.update(interactive=ready),) * 2 if ready else (gr.update(value=None, interactive=False),) * 2
 
 
 def cleared_review():
+    """Before/after, scrub slider and downloads as before any run (the page's fresh states)."""
     return None, gr.update(value=0, maximum=1, interactive=False), *downloads()
+
+
+def cleared_run():
+    """The same at a run's first frame, as a run's outputs (plain values for the API's files)."""
+    return None, gr.update(value=0, maximum=1, interactive=False), None, None
 
 
 def prepare(models: Models, images, inner_steps, seed, checkpoint, inner_lr, samples, sampler_steps, baseline,
@@ -77,7 +86,7 @@ def prepare(models: Models, images, inner_steps, seed, checkpoint, inner_lr, sam
             session.add_uploads(images, models.domain(checkpoint))
         shots = list(session.shots)
         if not shots:
-            raise gr.Error(f"Add 1-{MAX_SHOTS} examples first: pick a built-in set, upload pictures, or draw.")
+            raise gr.Error(f"Add 1-{MAX_SHOTS} example images first: pick a built-in set, upload pictures, or draw.")
         check_domain(models, checkpoint, shots)
         settings = run_settings(inner_steps, samples, sampler_steps, seed, models.workers)
         lanes = make_lanes(models, checkpoint, inner_lr, baseline)
@@ -106,6 +115,7 @@ def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
         ceiling = measure.ceiling if measure else None
         steps = settings.inner_steps
         session.clear_run()
+        session.files_ready = False
         session.names = names = lane_names(lanes)
         session.run_id = run_id = session.run_id + 1
         session.running, deadline, device = True, time.monotonic() + max_seconds, models.device
@@ -124,7 +134,7 @@ def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
                 session.keep(frame)
                 first = frame.step == 0
                 yield (*_grids(frame), chart_update(session.frames, steps, names, ceiling),
-                       status_line(frame, steps, names, device), *(cleared_review() if first else skip4),
+                       status_line(frame, steps, names, device), *(cleared_run() if first else skip4),
                        losses_update(session.frames, steps, names))
                 if not all(math.isfinite(v) for v in frame.support_loss.values()):
                     gr.Warning(f"The loss diverged at step {frame.step}: try a smaller inner learning rate.")
@@ -152,10 +162,11 @@ def finish(device, session: Session, shots, settings: Settings, lanes, checkpoin
     gif = filmstrip(frames, shots, folder, names, credit)  # the run's shots: the gallery may have changed meanwhile
     zip_path = export_generator(lanes["meta"].generator, session.params["meta"], folder, checkpoint=checkpoint,
                                 inner=lanes["meta"].cfg, steps=last.step, shots=len(shots), seed=settings.seed)
+    session.files_ready = True
     slider = gr.update(value=last.step, maximum=max(last.step, 1), interactive=last.step > 0)
     status = status_line(last, steps, names, device, stopped=stopped, done=not stopped) + note
-    return (*_grids(last), chart_update(frames, steps, names, ceiling), status,
-            before_after(frames, shots, names, credit), slider, *downloads(gif, zip_path), losses_update(frames, steps, names))
+    return (*_grids(last), chart_update(frames, steps, names, ceiling), status, before_after(frames, shots, names, credit),
+            slider, str(gif), str(zip_path), losses_update(frames, steps, names))  # plain paths: API clients get files
 
 
 def request_stop(session: Session) -> None:
@@ -170,4 +181,5 @@ def show_step(step, session: Session):
         return gr.skip(), gr.skip(), gr.skip()
     frame = min(session.frames, key=lambda f: abs(f.step - int(step)))
     meta, base = _grids(frame)
-    return meta, base, f"Showing step {frame.step} of the last run (drag the slider to go back and forth)."
+    ahead = verdict(frame, session.names)
+    return meta, base, f"Showing step {frame.step} of the last run" + (f": {ahead}." if ahead else ".")

@@ -96,8 +96,9 @@ class Likeness:
             self.radius = float((own - others).norm(dim=-1).max())
         else:
             others, self.radius = None, float("inf")
-        far = (ref.distractors - self.prototype).norm(dim=-1) > self.radius
-        self.distractors = ref.distractors[far]  # the rest are, to the judge, your character
+        # a distractor within your spread is, to the judge, your character (with one example: no spread, keep all)
+        self.distractors = ref.distractors[(ref.distractors - self.prototype).norm(dim=-1) > self.radius] if k >= 2 \
+            else ref.distractors
         self.ceiling = None if others is None else float(np.mean([
             self._looks_like(own[i : i + 1], others[i]) for i in range(k)]))
 

@@ -38,6 +38,7 @@ class Session:
         self.names: dict = {}  # lane -> its short name (demo/runtime/lanes.py) in the last run
         self.stop = False  # raised by the Stop button, read by the run each step
         self.running = False
+        self.files_ready = False  # the last run's filmstrip and adapted generator are written
         self.run_id = 0  # bumped by each run and by Reset, so a stale run leaves the outputs alone
         self._tmp: str | None = None
 
@@ -90,7 +91,7 @@ class Session:
         self.frames.append(frame)
 
     def clear_run(self) -> None:
-        self.frames, self.params, self.names, self.stop = [], {}, {}, False
+        self.frames, self.params, self.names, self.stop, self.files_ready = [], {}, {}, False, False
 
     def cleanup(self) -> None:
         if self._tmp:
