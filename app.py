@@ -53,13 +53,15 @@ CSS = """
 #shots .gallery-item, #shots .thumbnail-item {width: 100% !important; min-width: 0 !important; height: auto !important; aspect-ratio: 1}
 #shots, #shots .grid-wrap {height: auto !important; max-height: none !important; min-height: 3em}
 #meta-grid img, #baseline-grid img, #before-after img {image-rendering: pixelated}
+#meta-grid .image-frame, #baseline-grid .image-frame {width: 100% !important; height: auto !important}
+#meta-grid img, #baseline-grid img {width: 100% !important; height: auto !important; max-height: 60vh; object-fit: contain}
+#meta-grid .icon-button-wrapper, #baseline-grid .icon-button-wrapper {display: none}
 #meta-title h4, #baseline-title h4 {margin: 0.1em 0}
 body.presenter #examples-col, body.presenter #details, body.presenter #review, body.presenter #how-it-works,
 body.presenter #domain, body.presenter #title p {display: none !important}
 body.presenter #meta-title h4, body.presenter #baseline-title h4 {font-size: 1.5em}
 body.presenter #status {font-size: 1.3em}
-body.presenter #meta-grid img, body.presenter #baseline-grid img {height: 50vh !important; width: auto !important;
-  max-width: 100% !important; object-fit: contain}
+body.presenter #meta-grid img, body.presenter #baseline-grid img {height: 50vh !important; max-height: 50vh}
 """
 
 

@@ -65,7 +65,7 @@ def test_a_missing_or_different_comparison_falls_back_and_says_so(tmp_path):
     missing = models_with(tmp_path / "a", {"glyphs-cavia": {"compare_with": "glyphs-not-shipped"}})
     pair = missing.pairing("glyphs-cavia")
     assert (pair.baseline, pair.same_loop) == ("glyphs-joint", False)
-    assert "`glyphs-not-shipped`, the comparison named in its training.json, is not installed" in lane_details(missing, "glyphs-cavia")
+    assert "`glyphs-not-shipped`, the comparison named in its training.json, is not installed, so the right side is the ordinary" in lane_details(missing, "glyphs-cavia")
     # a comparison of another architecture cannot run the same loop: each runs its own, and the header lists what differs
     bigger = GeneratorConfig(block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=8)
     folder = write_random_checkpoints(tmp_path / "b", SMALL, ALGOS[:2], extra={"glyphs-cavia": {"compare_with": "glyphs-big"}})

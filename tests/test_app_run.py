@@ -96,7 +96,7 @@ def test_run_handler_streams_then_gives_before_after_filmstrip_and_generator(tin
     chart = final[2]["value"]  # the live chart: each lane's likeness after every step, and the ceiling
     assert set(chart["curve"]) == {"meta-learned", "ordinary", "your own examples (ceiling)"}
     assert sorted(chart[chart["curve"] == "ordinary"]["step"]) == [0, 1, 2, 3] and chart["percent"].between(0, 100).all()
-    assert "Step 3 of 3" in final[3] and "look like your character" in final[3]
+    assert "Step 3 of 3" in final[3] and "look like your examples" in final[3]
     gif, zip_path = final[6], final[7]
     with open(gif, "rb") as f:
         assert f.read(6) == b"GIF89a"

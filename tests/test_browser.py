@@ -158,7 +158,7 @@ def test_at_1024x768_after_run_both_grids_are_in_view_and_downloads_wait_for_the
         box = page.locator(grid).bounding_box()
         assert box["y"] >= 0 and box["y"] + box["height"] <= 768 and box["height"] >= 150, (grid, box)
     page.wait_for_function(f"{STATUS}.includes('Step 3 of 3 · done')", timeout=60_000)
-    assert "look like your character" in page.locator("#status").inner_text()
+    assert "look like your examples" in page.locator("#status").inner_text()
     page.locator("#likeness-chart canvas, #likeness-chart svg").first.wait_for()
     page.wait_for_function("!document.querySelector('#generator-zip').disabled")
     with page.expect_download() as download:

@@ -1,6 +1,6 @@
 """Event handlers of the run: check, start (a streaming generator, also the `/adapt` API), stop, reset, scrub.
 
-Outputs of a run, in order: left grid, right grid, live chart (samples that look like your character),
+Outputs of a run, in order: left grid, right grid, live chart (samples that look like your examples),
 status, before/after picture, step slider, filmstrip GIF, adapted-generator zip (file paths), loss
 chart (Details). While streaming, the before/after, slider and downloads are `gr.skip()`.
 On the page, Run first calls `check_run` (no outputs): a request the run would refuse gets one

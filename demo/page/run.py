@@ -13,11 +13,11 @@ from demo.runtime.domains import credit_line
 from demo.runtime.lanes import lane_details, title
 from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS
 
-CHART = "How many of each side's samples look like your character"
+CHART = "How many of each side's samples look like your examples"
 MEASURE = """
 **What the chart measures.** After every learning step, the page's judge (a small network trained only
 to tell drawings of different characters apart, `meta/judge.py`) looks at each side's samples. A sample
-*looks like your character* when the judge places it (1) nearer to your examples' average than to any of
+*looks like your examples* when the judge places it (1) nearer to your examples' average than to any of
 20 other characters drawn by code (`meta/glyphs.py`; for colour icons, the other icon families of
 `meta/icons.py`), and (2) within the spread of your own examples: no farther from their average than
 your farthest example lies from the average of the others (leave-one-out). The grey line is the
@@ -53,7 +53,7 @@ class RunPanel:
     baseline_title: gr.Markdown
     meta_grid: gr.Image
     baseline_grid: gr.Image
-    plot: gr.LinePlot  # the live chart: samples that look like your character
+    plot: gr.LinePlot  # the live chart: samples that look like your examples
     losses: gr.LinePlot  # in Details
     credit: gr.Markdown  # the data's attribution, while a checkpoint that owes one is selected
 

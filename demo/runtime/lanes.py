@@ -126,8 +126,8 @@ def lane_details(models: Models, checkpoint: str, inner_lr=None) -> str:
         note = (f"`{checkpoint}` names `{pair.baseline}` as its comparison, but their architectures differ, so each "
                 "runs its own inner loop (the learning-rate box changes the left one's).")
     elif pair.baseline:
-        missing = f"`{wanted}`, the comparison named in its training.json, is not installed; " if wanted else ""
-        note = (f"{missing}the right side is the ordinary (joint) checkpoint with its own inner loop, from its own "
+        missing = f"`{wanted}`, the comparison named in its training.json, is not installed, so t" if wanted else "T"
+        note = (f"{missing}he right side is the ordinary (joint) checkpoint with its own inner loop, from its own "
                 "training.json; the learning-rate box changes the left one's.")
     else:
         note = "No comparison checkpoint is installed for this one, so it runs alone."

@@ -1,4 +1,4 @@
-""""Looks like your character": the live chart's measure, from the shipped judge and nothing else.
+""""Looks like your examples": the live chart's measure, from the shipped judge and nothing else.
 
 The judge (assets/judge for glyphs, assets/judge-emoji for colour icons; meta/judge.py) is a small
 ProtoNet: it embeds a 32x32 picture so that two drawings of one character lie close together. There
@@ -8,7 +8,7 @@ distractors drawn by code (meta.glyphs' invented characters, meta.icons' icon fa
 - your *prototype* is the mean embedding of your examples; a distractor's is the mean of 5 drawings;
 - your *spread* (radius) is the largest distance from one of your examples to the prototype of the
   others (leave-one-out): how far a genuine new drawing of your character may land;
-- a sample *looks like your character* when its nearest prototype is yours (not a distractor's) and
+- a sample *looks like your examples* when its nearest prototype is yours (not a distractor's) and
   it lies within your spread of your prototype;
 - the *ceiling* is your own examples scored the same way, each against the prototype of the others.
 
@@ -109,7 +109,7 @@ class Likeness:
         return float((nearest & (own <= self.radius)).float().mean())
 
     def score(self, samples) -> float:
-        """Fraction of `samples` (uint8, as the engine streams them) that look like your character."""
+        """Fraction of `samples` (uint8, as the engine streams them) that look like your examples."""
         return self._looks_like(self.judge.embed(as_images(samples)), self.prototype)
 
 

@@ -78,7 +78,7 @@ def before_after(frames, shots, names: dict, credit: str = "") -> Image.Image:
 
 def likeness_table(frames, names: dict, ceiling: float | None, steps: int) -> pd.DataFrame:
     """Long table (step, percent, curve) for the live chart: each lane's share of samples that look like
-    your character, after every step; the ceiling (your own examples, leave-one-out) as a flat line."""
+    your examples, after every step; the ceiling (your own examples, leave-one-out) as a flat line."""
     rows = [(f.step, 100 * v, names[lane]) for f in frames for lane, v in f.likeness.items()]
     if ceiling is not None and rows:
         rows += [(0, 100 * ceiling, CEILING), (steps, 100 * ceiling, CEILING)]
@@ -105,12 +105,12 @@ def verdict(frame, names: dict) -> str:
     said = {lane: f"{k} of {n}" for lane, (k, n) in counts.items()}
     if len(counts) == 1:
         (lane,) = counts
-        return f"{said[lane]} samples look like your character"
+        return f"{said[lane]} samples look like your examples"
     (a, (ka, _)), (b, (kb, _)) = counts.items()
     if ka == kb:
-        return f"level: {said[a]} samples on each side look like your character"
+        return f"level: {said[a]} samples on each side look like your examples"
     lead, other = (a, b) if ka > kb else (b, a)
-    return (f"the {names[lead]} start is ahead: {said[lead]} of its samples look like your character "
+    return (f"the {names[lead]} start is ahead: {said[lead]} of its samples look like your examples "
             f"({names[other]}: {said[other]})")
 
 
