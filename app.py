@@ -1,44 +1,69 @@
-"""Inner Loop studio: watch a meta-learned diffusion generator adapt to your glyph (or colour icon), live.
+"""Inner Loop studio: watch a diffusion generator learn your glyph (or colour icon) live, beside a second start.
 
     python app.py [--assets assets/] [--host 127.0.0.1] [--port 7860] [--share]
 
+The left side is the selected checkpoint (by default the domain's preferred one; it is called
+meta-learned only if its training.json says it was trained through its inner loop). The right side
+is the checkpoint it names as its comparison ("compare_with": the same architecture without the outer
+loop, run with the identical inner loop), else the domain's ordinary (joint) generator with its own
+inner loop; the header says what differs (demo/runtime/lanes.py).
+
 Env knobs: INNER_LOOP_ASSETS (checkpoint folder), INNER_LOOP_HOST / INNER_LOOP_PORT (or Gradio's
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT), INNER_LOOP_CONCURRENCY (runs at once; default 1 on CPU),
-INNER_LOOP_THREADS (torch CPU threads), INNER_LOOP_WORKERS (lanes run side by side), INNER_LOOP_MAX_RUN_SECONDS (per-run time limit, default 240).
-The shipped checkpoints are checked against assets/MANIFEST.sha256 before loading. The generators are loaded once, in `main()`; each visitor's
-examples, frames and adapted weights live in a gr.State (demo/runtime/session.py).
+INNER_LOOP_THREADS (torch CPU threads), INNER_LOOP_WORKERS (lanes run side by side), INNER_LOOP_MAX_RUN_SECONDS
+(per-run time limit, default 240). The shipped checkpoints are checked against assets/MANIFEST.sha256
+before loading; start-up loads only the default pair (the rest on first use) and builds their preview
+networks in the background once the page is up. Each visitor's examples, frames and adapted weights
+live in a gr.State (demo/runtime/session.py).
 """
 from __future__ import annotations
 
-import argparse
-import os
-from pathlib import Path
+import time
 
-import spaces  # noqa: F401 -- before torch: on a ZeroGPU Space it sets torch up for GPUs lent per run (demo/page/zerogpu.py)
-import gradio as gr
-import torch
+STARTED = time.perf_counter()
+if __name__ == "__main__":  # the imports below take seconds: say so before they start
+    print("Inner Loop: starting (loading gradio and torch) ...", flush=True)
 
-from demo.page.explain import create_explain_panel
-from demo.page.handlers import MAX_RUN_SECONDS, make_run, request_stop, reset, show_step
-from demo.page.inputs import SELECT_BRUSH, create_examples_panel, use_example_set
-from demo.page.review import create_review_panel
-from demo.page.run import create_run_panel
-from demo.page.switch import checkpoint_update, create_domain_switch, header, switch_domain
-from demo.runtime.checkpoints import ASSETS_ENV, Models, load_models
-from demo.runtime.devices import on_zero_gpu
-from demo.runtime.domains import DOMAINS
-from demo.runtime.engine import default_workers
-from demo.runtime.session import Session, delete_session
-from demo.runtime.shots import example_sets
+import argparse  # noqa: E402
+import os  # noqa: E402
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import spaces  # noqa: E402,F401 -- before torch: on a ZeroGPU Space it sets torch up for GPUs lent per run (demo/page/zerogpu.py)
+import gradio as gr  # noqa: E402
+import torch  # noqa: E402
+
+from demo.page.explain import create_explain_panel  # noqa: E402
+from demo.page.handlers import MAX_RUN_SECONDS, downloads, make_check, make_run, request_stop, show_step  # noqa: E402
+from demo.page.inputs import CLEAR_PAD, create_examples_panel  # noqa: E402
+from demo.page.review import create_review_panel  # noqa: E402
+from demo.page.run import SHOW_LIVE, create_run_panel  # noqa: E402
+from demo.page.switch import PAGE, checkpoint_update, create_domain_switch, first_set, header, reset, switch_domain  # noqa: E402
+from demo.runtime.checkpoints import ASSETS_ENV, Models, load_models  # noqa: E402
+from demo.runtime.devices import on_zero_gpu  # noqa: E402
+from demo.runtime.domains import DOMAINS  # noqa: E402
+from demo.runtime.engine import default_workers  # noqa: E402
+from demo.runtime.likeness import reference  # noqa: E402
+from demo.runtime.session import Session, delete_session  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 MAX_FILE_SIZE = "10mb"
 CSS = """
 #title h1 {margin-bottom: 0.2em}
-#meta-grid, #baseline-grid {min-height: 220px}
-#status {min-height: 1.6em}
+#status {min-height: 1.6em; font-size: 1.08em}
 #shots .grid-container {grid-template-columns: repeat(5, minmax(0, 1fr)) !important}
 #shots .gallery-item, #shots .thumbnail-item {width: 100% !important; min-width: 0 !important; height: auto !important; aspect-ratio: 1}
+#shots, #shots .grid-wrap {height: auto !important; max-height: none !important; min-height: 3em}
+#meta-grid img, #baseline-grid img, #before-after img {image-rendering: pixelated}
+#meta-grid .image-frame, #baseline-grid .image-frame {width: 100% !important; height: auto !important}
+#meta-grid img, #baseline-grid img {width: 100% !important; height: auto !important; max-height: 60vh; object-fit: contain}
+#meta-grid .icon-button-wrapper, #baseline-grid .icon-button-wrapper {display: none}
+#meta-title h4, #baseline-title h4 {margin: 0.1em 0}
+body.presenter #examples-col, body.presenter #details, body.presenter #review, body.presenter #how-it-works,
+body.presenter #domain, body.presenter #title p {display: none !important}
+body.presenter #meta-title h4, body.presenter #baseline-title h4 {font-size: 1.5em}
+body.presenter #status {font-size: 1.3em}
+body.presenter #meta-grid img, body.presenter #baseline-grid img {height: 50vh !important; max-height: 50vh}
 """
 
 
@@ -49,12 +74,12 @@ def build_app(models: Models, assets=None, concurrency: int = 1) -> gr.Blocks:
     what = " and ".join(DOMAINS[d].noun for d in models.shipped_domains())
     with gr.Blocks(title=f"Inner Loop: few-shot {what} generation", delete_cache=(900, 3600)) as demo:
         session = gr.State(Session(), time_to_live=3600, delete_callback=delete_session)
-        title = gr.Markdown(header(start))
+        title = gr.Markdown(header(models, models.defaults[start]))
         domain = create_domain_switch(models)  # hidden unless glyph and colour-icon checkpoints are both shipped
         with gr.Row():
-            with gr.Column(scale=2, min_width=300):
+            with gr.Column(scale=2, min_width=260, elem_id="examples-col"):
                 examples = create_examples_panel(session, start)
-            with gr.Column(scale=5):
+            with gr.Column(scale=5, elem_id="run-col"):
                 run = create_run_panel(models)
         review = create_review_panel()
         create_explain_panel(assets, models)
@@ -63,23 +88,38 @@ def build_app(models: Models, assets=None, concurrency: int = 1) -> gr.Blocks:
         after = [review.before_after, review.step, review.filmstrip, review.generator_zip]
         inputs = [examples.upload, run.inner_steps, run.seed, run.checkpoint, run.inner_lr, run.samples,
                   run.sampler_steps, run.baseline, session]
-        run.run.click(make_run(models), inputs, live + after, api_name="adapt", concurrency_limit=concurrency,
-                      concurrency_id="adapt", time_limit=MAX_RUN_SECONDS + 30)
+        run.run.click(None, None, None, js=SHOW_LIVE, queue=False)  # the grids come into view
+        # a request the run would refuse: one message from the check, no red badges on the outputs
+        checked = run.run.click(make_check(models), inputs, None, api_visibility="private")  # queued: its message shows
+        files = [review.filmstrip, review.generator_zip]
+        checked.success(lambda: downloads(), None, files, queue=False, api_visibility="private")  # inert while it runs
+        checked.success(make_run(models), inputs, live + after + [run.losses], api_name="adapt", concurrency_limit=concurrency,
+                        concurrency_id="adapt", time_limit=MAX_RUN_SECONDS + 30).then(
+            downloads, session, files, queue=False, api_visibility="private")  # live once it has ended
         run.stop.click(request_stop, session, None, queue=False, api_name="stop")
-        run.reset.click(reset, session, [examples.gallery, *live, *after], queue=False, api_visibility="private")
+        page = dict(header=title, heading=examples.heading, example_set=examples.example_set, gallery=examples.gallery,
+                    caption=examples.caption, sketch=examples.sketch, upload=examples.upload, checkpoint=run.checkpoint,
+                    inner_lr=run.inner_lr, lane_info=run.lane_info, credit=run.credit, meta_title=run.meta_title,
+                    baseline_title=run.baseline_title, baseline=run.baseline, inner_steps=run.inner_steps,
+                    meta_grid=run.meta_grid, baseline_grid=run.baseline_grid, plot=run.plot, status=run.status,
+                    before_after=review.before_after, step=review.step, filmstrip=review.filmstrip,
+                    zip=review.generator_zip, losses=run.losses)
+        fresh = [page[name] for name in PAGE]
+        private = dict(queue=False, api_visibility="private")
+        run.reset.click(lambda s: reset(models, s), session, fresh, **private).then(None, None, None, js=CLEAR_PAD, **private)
         review.step.input(show_step, [review.step, session], [run.meta_grid, run.baseline_grid, run.status],
                           api_visibility="private")
-        domain.input(lambda d, s: switch_domain(models, d, s), [domain, session],
-                     [title, examples.heading, examples.example_set, examples.gallery, examples.sketch, examples.upload,
-                      run.checkpoint, run.inner_lr, run.lane_info, run.credit, run.baseline, *live, *after],
-                     queue=False, api_visibility="private").then(None, None, None, js=SELECT_BRUSH, queue=False)
-        first_set = next(iter(example_sets(start)), None)
-        if first_set:  # a first visit can press Run straight away
-            def arrive(s: Session):
-                s.domain = start
-                return use_example_set(first_set, s), checkpoint_update(models, start)
-            # the checkpoint list offers every checkpoint to the API; on the page, only this domain's
-            demo.load(arrive, session, [examples.gallery, run.checkpoint], api_visibility="private")
+        domain.input(lambda d, s: switch_domain(models, d, s), [domain, session], fresh, **private).then(
+            None, None, None, js=CLEAR_PAD, **private)
+        run.checkpoint.change(lambda c: header(models, c) if c in models.records else gr.skip(), run.checkpoint, title,
+                              **private)
+
+        def arrive(s: Session):  # a first visit can press Run straight away
+            return *first_set(models, start, s), checkpoint_update(models, start)
+
+        # the checkpoint list offers every checkpoint to the API; on the page, only this domain's
+        demo.load(arrive, session, [examples.example_set, examples.gallery, examples.caption, run.checkpoint],
+                  api_visibility="private")
     demo.queue(default_concurrency_limit=concurrency, max_size=32)
     return demo
 
@@ -104,11 +144,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def warm(models: Models, say) -> None:
+    """In the background once the page is up: the default pair's preview networks and the start
+    domain's judge, so that the first Run does not wait for them."""
+    t = time.perf_counter()
+    pair = models.pairing(models.default)
+    models.warm([pair.meta, pair.baseline])
+    reference(models.folder, models.domain(models.default))
+    say(f"the default generators are warmed up ({time.perf_counter() - t:.1f} s); the others load when first chosen")
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
+    say = lambda msg: print(f"Inner Loop: {msg}", flush=True)  # noqa: E731
     workers = args.workers or default_workers()
     if args.threads or workers > 1:  # side-by-side lanes, one torch thread each (see demo.runtime.engine)
         torch.set_num_threads(args.threads or 1)
+    say(f"libraries loaded ({time.perf_counter() - STARTED:.1f} s); reading the checkpoints in {args.assets} ...")
     try:
         models = load_models(args.assets)
     except ValueError as err:  # a missing or corrupt checkpoint: one clear message, no traceback
@@ -116,8 +168,14 @@ def main(argv=None) -> None:
     models.workers = workers if models.device.type == "cpu" else 1
     # on a GPU (one's own, or one lent per run on ZeroGPU) runs are short: several at once
     concurrency = args.concurrency or (4 if models.device.type == "cuda" or on_zero_gpu() else 1)
+    say(f"{len(models.records)} checkpoints found, {models.default} loaded; building the page ...")
     demo = build_app(models, args.assets, concurrency)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs())
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True, quiet=True,
+                **launch_kwargs())
+    say(f"ready in {time.perf_counter() - STARTED:.1f} s: open {demo.local_url}"
+        + (f" (public link: {demo.share_url})" if args.share and demo.share_url else "") + "  (Ctrl+C stops it)")
+    threading.Thread(target=warm, args=(models, say), daemon=True, name="inner-loop-warm-up").start()
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -34,14 +34,25 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "browser: drives headless Chromium (skipped where none is installed)")
 
 
+def write_tiny_judges(folder: Path) -> Path:
+    """Untrained tiny judges where assets/ has the real ones, so the studio's live chart has numbers."""
+    from meta.judge import Judge
+
+    torch.manual_seed(0)
+    Judge(channels=8, blocks=2).save(folder / "judge", {"note": "untrained, for tests"})
+    Judge(channels=8, blocks=2, in_channels=3).save(folder / "judge-emoji", {"note": "untrained, for tests"})
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_assets(tmp_path_factory) -> Path:
-    """A checkpoint folder like assets/: an untrained tiny meta-learned (context) and joint generator."""
+    """A checkpoint folder like assets/: an untrained tiny meta-learned (context) and joint generator,
+    and untrained tiny judges."""
     from demo.runtime.checkpoints import write_random_checkpoints
     from meta.model import GeneratorConfig
 
     small = GeneratorConfig(block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=4)
-    return write_random_checkpoints(tmp_path_factory.mktemp("assets"), small)
+    return write_tiny_judges(write_random_checkpoints(tmp_path_factory.mktemp("assets"), small))
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +64,7 @@ def tiny_mixed_assets(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("mixed-assets")
     write_random_checkpoints(folder, GeneratorConfig(block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=4))
     icons = GeneratorConfig(channels=3, block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=4, ctx_sketch=True)
-    return write_random_checkpoints(folder, icons, ICON_ALGOS)
+    return write_tiny_judges(write_random_checkpoints(folder, icons, ICON_ALGOS))
 
 
 @pytest.fixture(scope="session")

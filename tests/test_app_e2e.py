@@ -42,7 +42,7 @@ def test_streams_one_update_per_step_then_the_final_outputs(app_url, pictures):
     outputs = job.outputs()
     assert len(outputs) == 3 + 1 + 1  # step 0, 1, 2, 3, then before/after and downloads
     statuses = [o[3] for o in outputs]
-    assert [s.split("**")[1] for s in statuses[:4]] == [f"Step {k} / 3" for k in range(4)]
+    assert [s.split("**")[1] for s in statuses[:4]] == [f"Step {k} of 3" for k in range(4)]
     final = outputs[-1]
     assert "done" in final[3] and final[0] and final[1] and final[4]  # grids and before/after are images
     assert ".gif" in str(final[6]) and ".zip" in str(final[7])  # the filmstrip and the adapted generator

@@ -13,13 +13,11 @@ from demo.runtime.request import make_lanes
 from demo.page.explain import icon_credits
 from demo.page.handlers import make_run
 from demo.runtime.session import Session
-from demo.page.switch import create_domain_switch, switch_domain
+from demo.page.switch import PAGE, create_domain_switch, switch_domain
 from meta.icons import icon_arrays
 from meta.checkpoint import load_checkpoint
 
-OUTPUTS = 8
-SWITCH = ["header", "heading", "example_set", "gallery", "sketch", "upload", "checkpoint", "inner_lr", "lane_info",
-          "credit", "baseline", "meta_grid", "baseline_grid", "plot", "status", "before_after", "step", "filmstrip", "zip"]
+OUTPUTS = 9
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +26,7 @@ def icon_shots():
 
 
 def switched(models, domain, session) -> dict:
-    return dict(zip(SWITCH, switch_domain(models, domain, session), strict=True))
+    return dict(zip(PAGE, switch_domain(models, domain, session), strict=True))
 
 
 def test_each_checkpoint_has_a_domain_default_and_baseline(tiny_mixed_models, tiny_models):
@@ -73,7 +71,7 @@ def test_a_whole_icon_run_through_the_handlers(tiny_mixed_models, tmp_path):
         assert gif.n_frames == 3
         gif.seek(2)
         assert np.asarray(gif.convert("RGB")).std(-1).max() > 50
-    assert len(final[2]["value"]) > 0  # the loss chart has its curves
+    assert len(final[2]["value"]) > 0 and len(final[8]["value"]) > 0  # the live chart and the losses have their curves
     shutil.unpack_archive(final[7], tmp_path / "unzipped")
     _, _, config, record = load_checkpoint(tmp_path / "unzipped")
     assert config.channels == 3 and record["adapted_from"] == "emoji-autodecoder"
@@ -93,7 +91,8 @@ def test_switching_domain_changes_choices_examples_brush_and_clears_the_shots(ti
     assert len(out["sketch"]["brush"].colors) > 1 and out["sketch"]["value"] is None  # a colour brush, a fresh pad
     assert out["credit"]["visible"] and "Noto Color Emoji" in out["credit"]["value"]
     assert "emoji-joint" in out["lane_info"] and "colour icon" in out["header"]
-    assert out["meta_grid"] is None and out["filmstrip"] is None  # the last run's outputs go
+    assert out["meta_grid"] is None and out["filmstrip"]["value"] is None  # the last run's outputs go
+    assert "Balloons" in out["caption"] and not out["zip"]["interactive"]
     back = switched(m, "glyphs", session)
     assert all(s.shape == (32, 32) for s in session.shots) and back["checkpoint"]["value"] == "glyphs-cavia"
     assert not back["credit"]["visible"] and back["sketch"]["brush"].colors == ["#000000"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from demo.page.inputs import add_drawing, clear_shots, ingest_uploads, remove_selected, use_example_set
+from demo.page.inputs import add_drawing, caption, clear_shots, ingest_uploads, remove_selected, show_shots, use_example_set
 from demo.runtime.session import Session
 from demo.runtime.shots import MAX_SHOTS, example_sets, glyph_from_sketch, load_uploads
 
@@ -81,13 +81,16 @@ def sketch(draw=True):
 
 def test_drawings_are_added_and_blank_ones_refused():
     session = Session()
-    gallery, pad = add_drawing(sketch(), session)
-    assert len(session.shots) == 1 and pad is None and len(gallery["value"]) == 1
+    for n in (1, 2, 3):  # three drawings in a row: three shots
+        add_drawing(sketch(), session)
+        assert len(session.shots) == n
+    gallery, text = show_shots(session)
+    assert len(gallery["value"]) == 3 and "Your own set: 3 glyphs" in text
     assert glyph_from_sketch(sketch())[16].max() > 0
     for blank in (sketch(draw=False), {"composite": None}, None):
         with pytest.raises(gr.Error, match="drawing is empty"):
             add_drawing(blank, session)
-    assert len(session.shots) == 1
+    assert len(session.shots) == 3
 
 
 def test_example_sets_select_remove_and_clear():
@@ -102,8 +105,10 @@ def test_example_sets_select_remove_and_clear():
     kept = session.shots[1]
     remove_selected(session)
     assert len(session.shots) == n - 1 and session.shots[0] is kept
-    update = clear_shots(session)
-    assert session.shots == [] and update["value"] == []
+    assert session.source is None and "Your own set" in caption(session)  # a changed built-in set is the visitor's
+    clear_shots(session)
+    gallery, text = show_shots(session)
+    assert session.shots == [] and gallery["value"] == [] and "No examples yet" in text
     with pytest.raises(gr.Error, match="Unknown example set"):
         use_example_set("no such set", session)
 
@@ -133,3 +138,26 @@ def test_uploads_are_decoded_in_one_place_in_the_sessions_world_or_the_runs(tmp_
         session.add_uploads([str(bad)], "glyphs")
     assert session.domain == "icons" and len(session.shots) == 1  # refused: the session is as it was
     session.cleanup()
+
+
+def test_bringing_your_own_examples_starts_your_own_set(tmp_path, monkeypatch):
+    """On a built-in set (how a visit starts), uploads or a drawing replace it -- said in the caption and a
+    notice -- and later ones join the visitor's set; the gallery shows every example in use."""
+    notices = []
+    monkeypatch.setattr(gr, "Info", notices.append)
+    name = next(iter(example_sets()))
+    session = Session()
+    use_example_set(name, session)
+    assert session.source == name and f"Built-in set “{name}”: 5 glyphs" in caption(session)
+    files = [write(tmp_path, f"{i}.png", glyph_picture(size=(100 + 10 * i, 100))) for i in range(5)]
+    ingest_uploads(files, session)
+    assert len(session.shots) == 5 and session.source is None  # exactly the uploaded shots
+    np.testing.assert_array_equal(np.stack(session.shots), np.stack(load_uploads(files)))
+    assert notices == [f"Started your own set: the built-in set “{name}” was put aside."]
+    add_drawing(sketch(), session)  # a later drawing joins the visitor's own set, without a notice
+    assert len(session.shots) == 6 and len(notices) == 1
+    gallery, text = show_shots(session)
+    assert len(gallery["value"]) == 6 and "Your own set: 6 glyphs" in text
+    use_example_set(name, session)  # back to a built-in set: a drawing starts a fresh set again
+    add_drawing(sketch(), session)
+    assert len(session.shots) == 1 and len(notices) == 2

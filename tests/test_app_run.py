@@ -10,13 +10,14 @@ from demo.runtime.checkpoints import describe, find_checkpoints, inner_config, l
 from demo.runtime.engine import Settings, adapt_live
 from demo.runtime.request import make_lanes
 from demo.page.explain import NO_RESULTS, results_markdown
-from demo.page.handlers import make_run, request_stop, reset, show_step
+from demo.page.handlers import downloads, make_check, make_run, request_stop, show_step
+from demo.page.switch import PAGE, reset
 from demo.runtime.session import Session, delete_session
 from demo.runtime.shots import example_sets, glyph_from_image
 from meta.checkpoint import load_checkpoint
 from meta.model import CONTEXT
 
-OUTPUTS = 8  # meta grid, baseline grid, plot, status, before/after, slider, gif, zip
+OUTPUTS = 9  # left grid, right grid, live chart, status, before/after, slider, gif, zip, losses
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +85,18 @@ def run_all(models, session, **kw):
 def test_run_handler_streams_then_gives_before_after_filmstrip_and_generator(tiny_models, shots, tmp_path):
     session = Session()
     session.shots = list(shots)
+    assert [u["interactive"] for u in downloads(session)] == [False, False]  # nothing to download yet
     outs = run_all(tiny_models, session)
+    assert [u["interactive"] for u in downloads(session)] == [True, True]  # the page's buttons go live after the run
     assert len(outs) == 3 + 1 + 1 and all(len(o) == OUTPUTS for o in outs)  # steps 0..3, then the final outputs
     assert all(isinstance(o[6], type(gr.skip())) for o in outs[1:-1])  # downloads wait for the end
     final = outs[-1]
     assert final[0].size == final[1].size and "done" in final[3] and final[4] is not None
     assert final[5]["value"] == 3 and final[5]["maximum"] == 3
+    chart = final[2]["value"]  # the live chart: each lane's likeness after every step, and the ceiling
+    assert set(chart["curve"]) == {"meta-learned", "ordinary", "your own examples (ceiling)"}
+    assert sorted(chart[chart["curve"] == "ordinary"]["step"]) == [0, 1, 2, 3] and chart["percent"].between(0, 100).all()
+    assert "Step 3 of 3" in final[3] and "look like your examples" in final[3]
     gif, zip_path = final[6], final[7]
     with open(gif, "rb") as f:
         assert f.read(6) == b"GIF89a"
@@ -137,13 +144,23 @@ def test_stop_keeps_the_last_frame_and_reset_leaves_outputs_alone(tiny_models, s
     assert "stopped" in rest[-1][3] and rest[-1][5]["value"] == session.frames[-1].step < 50
     run = make_run(tiny_models)(None, 50, 0, samples=2, sampler_steps=2, session=session)
     next(run)
-    cleared = reset(session)
-    assert list(run) == [] and session.shots == [] and cleared[0] == []  # no late frame overwrites the reset
+    page = dict(zip(PAGE, reset(tiny_models, session), strict=True))
+    assert list(run) == []  # no late frame overwrites the reset
+    # the page as after loading: the first built-in set, its caption, no run, inert downloads
+    first = next(iter(example_sets()))
+    assert session.source == first and len(session.shots) == 5 and session.frames == []
+    assert first in page["caption"] and len(page["gallery"]["value"]) == 5 and page["example_set"]["value"] == first
+    assert page["meta_grid"] is None and page["plot"] is None and page["inner_steps"] == 20
+    assert not page["filmstrip"]["interactive"] and not page["zip"]["interactive"]
+    assert "Reset" in page["status"] and "Run" in page["status"]
 
 
 def test_bad_settings_and_missing_examples_are_user_errors(tiny_models, shots):
-    with pytest.raises(gr.Error, match="Add 1-10 example images"):
+    with pytest.raises(gr.Error, match="Add 1-10 example images first"):
         run_all(tiny_models, Session())
+    check = make_check(tiny_models)  # what the page's Run asks first: the same refusal, before any output
+    with pytest.raises(gr.Error, match="Add 1-10 example images first"):
+        check(None, 3, 0, session=Session())
     session = Session()
     session.shots = list(shots)
     with pytest.raises(gr.Error, match="inner_lr"):

@@ -118,4 +118,4 @@ def test_out_of_gpu_memory_restarts_the_run_on_the_cpu(tiny_models, session, mon
         outs = list(make_run(tiny_models)(None, 3, 0, samples=2, sampler_steps=2, session=session))
     assert len(calls) == 2 and all(g.generator.params["context"].device.type == "cpu" for g in calls[1].values())
     assert [f.step for f in session.frames] == [0, 1, 2, 3]  # the restarted run only, from step 0
-    assert "done" in outs[-1][3] and "device: `cpu`" in outs[-1][3]
+    assert "done" in outs[-1][3] and "on the CPU" in outs[-1][3]

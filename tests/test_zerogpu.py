@@ -139,7 +139,7 @@ def test_the_page_on_zero_gpu_runs_through_the_lent_gpu_and_exports_the_adapted_
     session.shots = [glyph_from_image(im, "example") for im in next(iter(example_sets().values()))][:3]
     outs = list(make_run(tiny_models)(None, 2, 0, samples=2, sampler_steps=2, session=session))
     final = outs[-1]
-    assert "done" in final[3] and "device: `cpu (ZeroGPU)`" in final[3] and final[7].endswith(".zip")
+    assert "done" in final[3] and "a lent GPU (ZeroGPU)" in final[3] and final[7].endswith(".zip")
     assert [f.step for f in session.frames] == [0, 1, 2] and session.params["meta"][CONTEXT].device == CPU
     assert set(session.params["meta"]) == set(tiny_models.generators[tiny_models.default].params)
 
@@ -219,9 +219,9 @@ def test_on_a_zero_gpu_space_a_run_borrows_a_gpu_for_the_seconds_it_needs(zero_g
     _, job = submit(url, drawings, 3)
     job.result(timeout=180)
     statuses = [o[3] for o in job.outputs()]
-    assert [s.split("**")[1] for s in statuses[:4]] == [f"Step {k} / 3" for k in range(4)]
+    assert [s.split("**")[1] for s in statuses[:4]] == [f"Step {k} of 3" for k in range(4)]
     final = job.outputs()[-1]
-    assert "done" in final[3] and "device: `cpu (ZeroGPU)`" in final[3]  # computed in the lent worker
+    assert "done" in final[3] and "a lent GPU (ZeroGPU)" in final[3]  # computed in the lent worker
     assert final[4] and ".gif" in str(final[6]) and ".zip" in str(final[7])  # downloads made in the studio's process
     assert api.schedules[-1]["durationSeconds"] == str(int(gpu_duration(3, 4, 2, True)))
     assert api.calls[-2:] == ["/allow", "/release"] or "/release" in api.calls
@@ -235,7 +235,7 @@ def test_on_a_zero_gpu_space_no_gpu_lent_is_said_and_the_run_goes_on_on_the_cpu(
     _, job = submit(url, drawings, 2)
     job.result(timeout=180)
     final = job.outputs()[-1]
-    assert "done" in final[3] and "device: `cpu`" in final[3]
+    assert "done" in final[3] and "on the CPU" in final[3]
     said = {"quota": "ZeroGPU quota exceeded: Space app has reached its GPU limit",
             "no_gpu": "ZeroGPU client error: No GPU was available"}[mode]
     assert any(t.startswith(said) and "on the CPU instead" in t for t in toasts(job)), toasts(job)

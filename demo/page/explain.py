@@ -8,33 +8,29 @@ import gradio as gr
 from demo.runtime.domains import ICONS, credits
 
 HOW = """
-**The inner loop** is what you watch. Starting from a generator's parameters, it takes a few steps of
-gradient descent on *your* examples only (the *support* set): noise them, ask the model to predict the
-noise, nudge the parameters to predict it better. Depending on the checkpoint it nudges only a small
-*context map* the generator reads (CAVIA; in the default checkpoint the map is also a coarse 16x16
-*sketch* of the drawing, so each step visibly pulls it toward your examples' shape) or all of its
-weights (MAML, Reptile). After every step the page samples from the same fixed noise, so every change
-in the grid comes from the adaptation. The default glyph generator also samples with *guidance* (the
-label says "samples guided"): on the first, noisiest sampler steps it predicts the noise both with
-the adapted context and with a blank one and extrapolates away from the blank, which makes the
-character's shape firmer (measured on validation alphabets: 76 % -> 86 % of samples recognised
-after 10 steps).
+**What you watch: the inner loop.** Starting from a generator's parameters, it takes learning steps
+(gradient descent) on *your* examples only (the *support* set): add noise to them, ask the generator to
+predict the noise, nudge its parameters to predict it better. Depending on the checkpoint it nudges only
+a small *context* the generator reads (CAVIA; in the sketch-context generators the context is also a
+coarse 16x16 picture of the drawing, so each step visibly pulls it toward your examples' shape) or all
+of its weights (MAML, Reptile). After every step the page draws samples from the same fixed noise, so
+every change in a grid comes from the learning steps. Some generators also sample with *guidance*
+(Details says which): on the noisiest sampler steps they predict the noise both with the learned
+context and with a blank one, and move away from the blank, which firms up the character's shape.
 
-**The outer loop** happened before, during meta-training, and is why the left side should win.
-For MAML and Reptile it ran the same inner loop on thousands of small tasks (a few drawings of one
-character each) and changed the *starting point* so that a few inner steps on a task's support
-drawings lower the loss on that character's held-out drawings (the *query*). The default checkpoint
-learned the same thing the auto-decoder way: one context per training character, learned together
-with the network, so the network learned to draw *any* character from its context, and the inner
-loop only has to find yours (starting from the average character). The *ordinary start* on the right
-was trained on the same drawings pooled together, the usual way, with no idea it would be adapted.
+**What happened before: the outer loop.** A *meta-learned* checkpoint (MAML, first-order MAML, Reptile)
+was trained through that same inner loop, on thousands of small tasks (a few drawings of one character
+each): its outer loop changed the *starting point* so that a few inner steps on a task's drawings
+lower the loss on that character's held-out drawings (the *query*). Two kinds of start have no outer
+loop: an *auto-decoder* learns one code (context) per training character together with the network, so
+the network can draw any character from its code and the inner loop only has to find yours; an
+*ordinary* (joint) generator is plain DDPM on all the drawings pooled, with no idea it will be adapted.
 
-**Held-out query loss** (the dark curves) is that same test on your examples: with two or more
-shots, a copy of each start adapts on all but your last example and is scored on the last one.
-It is the number MAML optimises; the support loss only says how well it fits what it saw. With the
-default generator it can *rise* a little while the samples become your character: the loss is
-dominated by fine, low-noise detail, while the character's shape is decided at high noise — watch
-the grids, not only the curves.
+**Which two starts you see.** A meta-learned checkpoint may name its comparison in its training.json:
+the same architecture trained without the outer loop (an auto-decoder continued for the same compute).
+Then the right side runs exactly the left side's inner loop, and the two differ only by the outer loop.
+Otherwise the right side is the ordinary generator with its own inner loop, and the header says what
+else differs. Details shows each side's checkpoint, training and settings.
 
 **The data.** The shipped glyph generators were trained on 25 of the 30 *background* alphabets of
 Omniglot (836 characters, each drawn by 20 people; the other 5 alphabets were held out for
@@ -78,7 +74,7 @@ def icon_credits(models) -> str:
     """The data credits of every colour-icon checkpoint shipped ("" when none is)."""
     if models is None or ICONS not in models.shipped_domains():
         return ""
-    owed = credits(*(g.record for n, g in models.generators.items() if models.domain(n) == ICONS))
+    owed = credits(*(r for n, r in models.records.items() if models.domain(n) == ICONS))
     return f"Colour icons: the colour generators were trained on {'; '.join(owed) or 'emoji'}."
 
 

@@ -1,7 +1,12 @@
-"""Event handlers of the run: start (a streaming generator, also the `/adapt` API), stop, reset, scrub.
+"""Event handlers of the run: check, start (a streaming generator, also the `/adapt` API), stop, reset, scrub.
 
-Outputs of a run, in order: meta grid, baseline grid, loss plot, status, before/after picture,
-step slider, filmstrip GIF, adapted-generator zip. While streaming, the last four are `gr.skip()`.
+Outputs of a run, in order: left grid, right grid, live chart (samples that look like your examples),
+status, before/after picture, step slider, filmstrip GIF, adapted-generator zip (file paths), loss
+chart (Details). While streaming, the before/after, slider and downloads are `gr.skip()`.
+On the page, Run first calls `check_run` (no outputs): a request the run would refuse gets one
+message and no red badges, and the run starts only if the check passed. The download buttons are
+made inert when a run starts and live when it has ended by page-only events (`downloads`), so the
+API's outputs stay plain files.
 """
 from __future__ import annotations
 
@@ -17,7 +22,9 @@ from demo.runtime.domains import credit_line
 from demo.runtime.downloads import export_generator, filmstrip
 from demo.runtime.engine import Settings
 from demo.runtime.fallback import frames_with_fallback
-from demo.runtime.render import before_after, loss_table, sample_grid, status_line
+from demo.runtime.lanes import names as lane_names
+from demo.runtime.likeness import likeness
+from demo.runtime.render import CEILING, before_after, likeness_table, loss_table, sample_grid, status_line, verdict
 from demo.runtime.request import check_domain, make_lanes, require_checkpoint, run_settings
 from demo.runtime.session import Session, sweep_upload_stubs
 from demo.runtime.shots import MAX_SHOTS
@@ -28,6 +35,7 @@ from .errors import user_errors
 from .zerogpu import frames_on_borrowed_gpu, gpu_duration, gpu_runner  # noqa: F401 -- gpu_duration: re-exported (demo.handlers)
 
 MAX_RUN_SECONDS = float(os.environ.get("INNER_LOOP_MAX_RUN_SECONDS", "240"))  # a run stops itself after this
+COLORS = ("#08519c", "#d95f0e")  # left, right
 
 
 def _grids(frame):
@@ -35,10 +43,58 @@ def _grids(frame):
     return sample_grid(frame.samples["meta"]), (sample_grid(base) if base is not None else None)
 
 
-def plot_update(frames, steps: int):
+def chart_update(frames, steps: int, names: dict, ceiling: float | None):
+    colors = {**dict(zip(names.values(), COLORS)), CEILING: "#969696"}
+    table = likeness_table(frames, names, ceiling, steps)
+    return gr.update(value=table if len(table) else None, x_lim=[0, steps], color_map=colors)
+
+
+def losses_update(frames, steps: int, names: dict):
     # LinePlot fixes its curves at the first table it draws (and none after an empty one): start at
     # step 1, when support and query losses are both there
-    return gr.update(value=loss_table(frames) if len(frames) > 1 else None, x_lim=[0, steps])
+    return gr.update(value=loss_table(frames, names) if len(frames) > 1 else None, x_lim=[0, steps])
+
+
+def downloads(session: Session | None = None):
+    """The two download buttons: live once this session's run has ended and written its files,
+    inert before (a click would fetch nothing); without a session, inert and empty."""
+    ready = session is not None and not session.running and bool(session.frames) and session.files_ready
+    return (gr.update(interactive=ready),) * 2 if ready else (gr.update(value=None, interactive=False),) * 2
+
+
+def cleared_review():
+    """Before/after, scrub slider and downloads as before any run (the page's fresh states)."""
+    return None, gr.update(value=0, maximum=1, interactive=False), *downloads()
+
+
+def cleared_run():
+    """The same at a run's first frame, as a run's outputs (plain values for the API's files)."""
+    return None, gr.update(value=0, maximum=1, interactive=False), None, None
+
+
+def prepare(models: Models, images, inner_steps, seed, checkpoint, inner_lr, samples, sampler_steps, baseline,
+            session: Session):
+    """A run's request, checked: -> (shots, settings, lanes); a bad one raises gr.Error."""
+    with user_errors():
+        require_checkpoint(models, checkpoint)
+        if images:  # the API's uploads: read the way the checkpoint draws, they are the run's examples
+            session.add_uploads(images, models.domain(checkpoint))
+        shots = list(session.shots)
+        if not shots:
+            raise gr.Error(f"Add 1-{MAX_SHOTS} example images first: pick a built-in set, upload pictures, or draw.")
+        check_domain(models, checkpoint, shots)
+        settings = run_settings(inner_steps, samples, sampler_steps, seed, models.workers)
+        lanes = make_lanes(models, checkpoint, inner_lr, baseline)
+    return shots, settings, lanes
+
+
+def make_check(models: Models):
+    def check_run(images, inner_steps, seed, checkpoint=models.default, inner_lr=None, samples=PREVIEW_SAMPLES,
+                  sampler_steps=PREVIEW_STEPS, baseline=True, session: Session | None = None) -> None:
+        """Refuse a run before it starts, with one message (the page's Run calls this first)."""
+        prepare(models, images, inner_steps, seed, checkpoint, inner_lr, samples, sampler_steps, baseline,
+                session if session is not None else Session())
+    return check_run
 
 
 def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
@@ -46,21 +102,17 @@ def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
 
     def adapt(images, inner_steps, seed, checkpoint=models.default, inner_lr=None, samples=PREVIEW_SAMPLES, sampler_steps=PREVIEW_STEPS,
               baseline=True, session: Session | None = None):
-        """Adapt on 1-10 example images; stream sample grids and losses after every inner step."""
+        """Adapt on 1-10 example images; stream sample grids, the live chart and the status after every inner step."""
         session = session if session is not None else Session()
         sweep_upload_stubs()
-        with user_errors():
-            require_checkpoint(models, checkpoint)
-            if images:  # the API's uploads: read the way the checkpoint draws, they are the run's examples
-                session.add_uploads(images, models.domain(checkpoint))
-            shots = list(session.shots)
-            if not shots:
-                raise gr.Error(f"Add 1-{MAX_SHOTS} example images first: upload, draw, or pick an example set.")
-            check_domain(models, checkpoint, shots)
-            settings = run_settings(inner_steps, samples, sampler_steps, seed, models.workers)
-            lanes = make_lanes(models, checkpoint, inner_lr, baseline)
+        shots, settings, lanes = prepare(models, images, inner_steps, seed, checkpoint, inner_lr, samples, sampler_steps,
+                                         baseline, session)
+        measure = likeness(models.folder, models.domain(checkpoint), shots)
+        ceiling = measure.ceiling if measure else None
         steps = settings.inner_steps
         session.clear_run()
+        session.files_ready = False
+        session.names = names = lane_names(lanes)
         session.run_id = run_id = session.run_id + 1
         session.running, deadline, device = True, time.monotonic() + max_seconds, models.device
 
@@ -71,18 +123,20 @@ def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
             nonlocal device
             device, session.frames, session.params = new_device, [], {}
 
+        score = measure.score if measure else None
         if on_zero_gpu():
             frames = frames_on_borrowed_gpu(run_on_gpu, lanes, checkpoint, inner_lr, shots, settings, max_seconds,
-                                            should_stop, restart)
+                                            should_stop, restart, score)
         else:
-            frames = frames_with_fallback(lanes, shots, settings, should_stop, restart, gr.Warning)
+            frames = frames_with_fallback(lanes, shots, settings, should_stop, restart, gr.Warning, score)
         skip4, diverged = (gr.skip(),) * 4, False
         try:
             for frame in frames:
                 session.keep(frame)
                 first = frame.step == 0
-                yield (*_grids(frame), plot_update(session.frames, steps), status_line(frame, device, steps),
-                       *(cleared_review() if first else skip4))
+                yield (*_grids(frame), chart_update(session.frames, steps, names, ceiling),
+                       status_line(frame, steps, names, device), *(cleared_run() if first else skip4),
+                       losses_update(session.frames, steps, names))
                 if not all(math.isfinite(v) for v in frame.support_loss.values()):
                     gr.Warning(f"The loss diverged at step {frame.step}: try a smaller inner learning rate.")
                     diverged = True
@@ -99,27 +153,26 @@ def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
                 limit = run_seconds(max_seconds, steps, settings.samples, settings.sampler_steps, "baseline" in lanes)
             note = f" · stopped at the time limit of {limit:g} s per run: try fewer inner steps or samples"
             gr.Warning(f"This run reached its time limit and stopped at step {session.frames[-1].step}.")
-        yield finish(device, session, shots, settings, lanes, checkpoint, steps, note)
+        yield finish(device, session, shots, settings, lanes, checkpoint, steps, ceiling, note)
 
     return adapt
 
 
-def finish(device, session: Session, shots, settings: Settings, lanes, checkpoint: str, steps: int, note: str = ""):
-    """Final outputs: last grids, before/after, scrub slider, filmstrip and the adapted generator."""
-    frames, last = session.frames, session.frames[-1]
+def finish(device, session: Session, shots, settings: Settings, lanes, checkpoint: str, steps: int,
+           ceiling: float | None, note: str = ""):
+    """Final outputs: last grids, chart, before/after, scrub slider, filmstrip and the adapted generator."""
+    frames, last, names = session.frames, session.frames[-1], session.names
     stopped = last.step < steps
     folder = session.run_dir()
     credit = credit_line(*(lane.generator.record for lane in lanes.values()))
-    gif = filmstrip(frames, shots, folder, credit)  # the run's shots: the gallery may have changed meanwhile
+    gif = filmstrip(frames, shots, folder, names, credit)  # the run's shots: the gallery may have changed meanwhile
     zip_path = export_generator(lanes["meta"].generator, session.params["meta"], folder, checkpoint=checkpoint,
                                 inner=lanes["meta"].cfg, steps=last.step, shots=len(shots), seed=settings.seed)
+    session.files_ready = True
     slider = gr.update(value=last.step, maximum=max(last.step, 1), interactive=last.step > 0)
-    return (*_grids(last), plot_update(frames, steps), status_line(last, device, steps, stopped=stopped, done=not stopped) + note,
-            before_after(frames, shots, credit), slider, str(gif), str(zip_path))  # plain paths: API clients get files
-
-
-def cleared_review():
-    return None, gr.update(value=0, maximum=1, interactive=False), None, None
+    status = status_line(last, steps, names, device, stopped=stopped, done=not stopped) + note
+    return (*_grids(last), chart_update(frames, steps, names, ceiling), status, before_after(frames, shots, names, credit),
+            slider, str(gif), str(zip_path), losses_update(frames, steps, names))  # plain paths: API clients get files
 
 
 def request_stop(session: Session) -> None:
@@ -128,17 +181,11 @@ def request_stop(session: Session) -> None:
         session.stop = True
 
 
-def reset(session: Session):
-    session.run_id = session.run_id + 1  # a running run stops and leaves outputs alone
-    session.shots, session.selected = [], None
-    session.clear_run()
-    return ([], None, None, None, "Cleared. Add examples, then press **Run**.", *cleared_review())
-
-
 def show_step(step, session: Session):
     """Scrub: show the frame of a given step from this session's run."""
     if not session.frames:
         return gr.skip(), gr.skip(), gr.skip()
     frame = min(session.frames, key=lambda f: abs(f.step - int(step)))
     meta, base = _grids(frame)
-    return meta, base, f"Showing step {frame.step} of the last run (drag the slider to scrub)."
+    ahead = verdict(frame, session.names)
+    return meta, base, f"Showing step {frame.step} of the last run" + (f": {ahead}." if ahead else ".")

@@ -15,14 +15,16 @@ class ReviewPanel:
 
 
 def create_review_panel() -> ReviewPanel:
-    gr.Markdown("### 3 · Before and after")
-    before_after = gr.Image(label="Your examples, then each start at step 0 and after its last step", format="png",
-                            type="pil", interactive=False, elem_id="before-after", buttons=["download", "fullscreen"],
-                            height=300)
-    step = gr.Slider(0, 1, value=0, step=1, label="Scrub through the run (inner step shown in the grids above)",
-                     interactive=False, elem_id="scrub")
-    with gr.Row():
-        # empty (and inert) until a run ends
-        filmstrip = gr.DownloadButton("Download the filmstrip (animated GIF)", elem_id="filmstrip")
-        generator_zip = gr.DownloadButton("Download the adapted generator (diffusers folder, zip)", elem_id="generator-zip")
+    with gr.Column(elem_id="review"):
+        gr.Markdown("### 3 · Before and after\nYour examples, then each side before its first learning step and "
+                    "after its last. The slider shows any step of the run in the grids above.")
+        before_after = gr.Image(show_label=False, format="png", type="pil", interactive=False, elem_id="before-after",
+                                buttons=["download", "fullscreen"], height=300)
+        step = gr.Slider(0, 1, value=0, step=1, label="Step shown in the grids", interactive=False, elem_id="scrub")
+        gr.Markdown("Downloads are ready when a run ends (or is stopped).", elem_id="downloads-note")
+        with gr.Row():
+            # inert until a run has ended: a click before would fetch nothing
+            filmstrip = gr.DownloadButton("Download the filmstrip (animated GIF)", interactive=False, elem_id="filmstrip")
+            generator_zip = gr.DownloadButton("Download the adapted generator (diffusers folder, zip)", interactive=False,
+                                              elem_id="generator-zip")
     return ReviewPanel(before_after, step, filmstrip, generator_zip)

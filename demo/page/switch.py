@@ -1,10 +1,10 @@
-"""The domain switch: handwritten glyphs <-> colour icons, per session.
+"""The page's fresh states: arrival, Reset, and the domain switch (handwritten glyphs <-> colour icons).
 
-Switching sets the session's domain (how uploads and drawings are read), replaces its examples with
-the new domain's first built-in set (so no glyph shot can reach an icon generator, and Run works at
-once), narrows the checkpoint list to the domain's and selects its default, puts the domain's joint
-baseline beside it, gives the drawing pad the domain's brush, and clears the last run (a running one
-stops and leaves the outputs alone). The switch is hidden when only one domain is shipped.
+Reset and the switch both give the page as it is after loading, in a domain: its first built-in
+set as the examples (Run works at once), its default checkpoint and the lane beside it (titles,
+header, Details), the domain's brush on a fresh pad, the default number of steps, and no run
+(a running one stops and leaves the outputs alone; downloads are inert again). The switch is hidden
+when only one domain is shipped.
 """
 from __future__ import annotations
 
@@ -12,24 +12,30 @@ import gradio as gr
 
 from demo.runtime.checkpoints import Models, inner_config
 from demo.runtime.domains import DOMAINS
+from demo.runtime.lanes import comparison, lane_details
 from demo.runtime.session import Session
 from demo.runtime.shots import example_sets
 
 from .handlers import cleared_review
-from .inputs import brush, intro, use_example_set
-from .run import credit_markdown, describe_lanes
+from .inputs import brush, intro, show_shots, use_example_set
+from .run import DEFAULT_STEPS, READY, credit_markdown, lane_titles
+
+# the outputs of a fresh page, in order (app.py passes the components in this order)
+PAGE = ("header", "heading", "example_set", "gallery", "caption", "sketch", "upload", "checkpoint", "inner_lr",
+        "lane_info", "credit", "meta_title", "baseline_title", "baseline", "inner_steps", "meta_grid",
+        "baseline_grid", "plot", "status", "before_after", "step", "filmstrip", "zip", "losses")
 
 
-def header(domain: str) -> str:
-    d = DOMAINS[domain]
+def header(models: Models, checkpoint: str) -> str:
+    d = DOMAINS[models.domain(checkpoint)]
     return f"""
 <div id="title">
 
 # Inner Loop · {d.title}
 
-Give it a few {d.examples} it has never seen and press **Run**. **Left:** a diffusion generator whose
-*starting point* was meta-learned so that a few gradient steps are enough. **Right:** the same network trained the
-ordinary way. Both take the same steps on your examples, from the same noise; watch which one starts drawing *your* {d.noun}.
+Give it a few {d.examples} it has never seen and press **Run**. Two generators learn from your examples
+side by side, step by step, sampling from the same noise: watch which one starts drawing *your* {d.noun}.
+{comparison(models, checkpoint)}
 </div>
 """
 
@@ -44,20 +50,38 @@ def checkpoint_update(models: Models, domain: str):
     return gr.update(choices=models.choices(domain), value=models.defaults[domain])
 
 
-def switch_domain(models: Models, domain: str, session: Session):
-    """-> header, examples heading, example-set dropdown, gallery, sketch, upload, checkpoint, inner_lr,
-    lane info, credit, baseline checkbox, then the run's live and review outputs (cleared)."""
+def first_set(models: Models, domain: str, session: Session):
+    """The domain's first built-in set as the session's examples -> (example-set dropdown, gallery, caption)."""
+    names = list(example_sets(domain))
+    session.domain, session.shots, session.source = domain, [], None
+    if names:
+        use_example_set(names[0], session)
+    return (gr.update(choices=names, value=names[0] if names else None), *show_shots(session))
+
+
+def fresh_page(models: Models, domain: str, session: Session, status: str = READY) -> tuple:
+    """The page as after loading, in `domain`: one value per name in PAGE."""
     if domain not in models.defaults:
         raise gr.Error(f"Unknown domain {domain!r}: one of {models.shipped_domains()}.")
     session.run_id += 1  # a running run stops and leaves the outputs alone
     session.clear_run()
-    session.domain, session.shots = domain, []
-    names = list(example_sets(domain))
-    gallery = use_example_set(names[0], session)
-    checkpoint, joint = models.defaults[domain], models.baselines[domain]
-    status = f"Now learning {DOMAINS[domain].label.lower()}: the first example set is ready, press **Run**."
-    return (header(domain), intro(domain), gr.update(choices=names, value=names[0]), gallery,
+    example_set, gallery, caption = first_set(models, domain, session)
+    checkpoint = models.defaults[domain]
+    left, right, paired = lane_titles(models, checkpoint)
+    return (header(models, checkpoint), intro(domain), example_set, gallery, caption,
             gr.update(value=None, brush=brush(domain)), None, checkpoint_update(models, domain),
-            inner_config(models.generators[checkpoint].record).inner_lr, describe_lanes(models, checkpoint),
-            credit_markdown(models, checkpoint), gr.update(value=bool(joint), interactive=bool(joint)),
-            None, None, None, status, *cleared_review())
+            inner_config(models.records[checkpoint]).inner_lr, lane_details(models, checkpoint),
+            credit_markdown(models, checkpoint), left, right, gr.update(value=paired, interactive=paired),
+            DEFAULT_STEPS, None, None, None, status, *cleared_review(), None)
+
+
+def switch_domain(models: Models, domain: str, session: Session) -> tuple:
+    if domain not in models.defaults:
+        raise gr.Error(f"Unknown domain {domain!r}: one of {models.shipped_domains()}.")
+    status = f"Now learning {DOMAINS[domain].label.lower()}: the first built-in set is ready, press **Run**."
+    return fresh_page(models, domain, session, status)
+
+
+def reset(models: Models, session: Session) -> tuple:
+    """Reset: the page as after loading, in the domain it shows."""
+    return fresh_page(models, session.domain, session, "Reset: the page is as it was when it opened. " + READY)

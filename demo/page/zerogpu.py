@@ -37,7 +37,7 @@ def refusal(err: Exception) -> str:
 
 
 def frames_on_borrowed_gpu(run_on_gpu, lanes, checkpoint: str, inner_lr, shots, settings, limit: float,
-                           should_stop, restart):
+                           should_stop, restart, score=None):
     """The run's frames from a borrowed GPU; where none is lent, or it fails, the visitor is told why and
     the same run (same shots, seed and noise) starts over on the CPU (`restart(device)` before each start)."""
     baseline = "baseline" in lanes
@@ -49,7 +49,10 @@ def frames_on_borrowed_gpu(run_on_gpu, lanes, checkpoint: str, inner_lr, shots, 
             if not started:
                 restart(f"{device} (ZeroGPU)")
                 started = True
-            yield with_start_params(frame, lanes)
+            frame = with_start_params(frame, lanes)
+            if score is not None and not frame.likeness:  # the live chart's measure, here: the judge stays on this side
+                frame.likeness.update({n: score(s) for n, s in frame.samples.items()})
+            yield frame
             if should_stop():
                 return
         return
@@ -58,4 +61,4 @@ def frames_on_borrowed_gpu(run_on_gpu, lanes, checkpoint: str, inner_lr, shots, 
     finally:
         source.close()  # on Stop: ZeroGPU stops the worker after its current step
     restart(CPU)
-    yield from frames_with_fallback(lanes, shots, settings, should_stop, restart, gr.Warning)
+    yield from frames_with_fallback(lanes, shots, settings, should_stop, restart, gr.Warning, score)

@@ -1,14 +1,21 @@
-"""Find, describe and load the shipped generators once, when the app starts.
+"""Find, describe and load the shipped generators.
 
 Every folder under the assets folder that holds a `training.json` is a checkpoint, of one domain
 (demo/runtime/domains.py: handwritten glyphs or colour icons); in each domain the one trained with algo
-"joint" (plain DDPM on pooled images, no meta-learning) is the baseline shown side by side. The
-app never trains: it only reads these folders (safetensors, nothing unpickled), after checking them
-against the folder's SHA-256 manifest (demo/runtime/manifest.py) where it has one.
+"joint" (plain DDPM on pooled images, no meta-learning) is the default comparison lane (demo/runtime/
+pairing.py says which lane runs beside which). The app never trains: it only reads these folders
+(safetensors, nothing unpickled), after checking them against the folder's SHA-256 manifest
+(demo/runtime/manifest.py) where it has one.
+
+Start-up reads every training.json (milliseconds) and the weights of the first domain's default pair
+(a damaged file stops the app with one message); every other checkpoint is loaded on first use, and
+each generator's frozen preview network is built on first use or by `Models.warm` in the background.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import json
+import threading
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -57,19 +64,72 @@ def find_checkpoints(folder) -> list[Path]:
     return sorted(p.parent for p in folder.glob("*/training.json")) if folder.is_dir() else []
 
 
+class Generators(Mapping):
+    """name -> Generator, each loaded once, on first use (thread-safe); iterating lists the names
+    without loading anything. Shared read-only by every session."""
+
+    def __init__(self, paths: dict[str, Path], folder: Path, device: torch.device):
+        self.paths, self.folder, self.device = paths, folder, device
+        self._loaded: dict[str, Generator] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> Generator:
+        if name not in self._loaded:
+            if name not in self.paths:
+                raise KeyError(name)
+            with self._lock:
+                if name not in self._loaded:
+                    self._loaded[name] = self._load(self.paths[name])
+        return self._loaded[name]
+
+    def __iter__(self):
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self._loaded
+
+    def _load(self, path: Path) -> Generator:
+        try:
+            g = Generator.load(path, self.device)
+        except Exception as err:  # noqa: BLE001 -- a damaged file: one message naming it, not a traceback
+            raise ValueError(f"checkpoint {path} could not be loaded ({type(err).__name__}: {err}); "
+                             f"{how_to_restore(path, self.folder)}") from err
+        g.unet.requires_grad_(False)  # the app differentiates w.r.t. parameter dicts, never the module
+        return g
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """The lanes of a run: the selected checkpoint and the one beside it (None: it runs alone)."""
+
+    meta: str
+    baseline: str | None
+    same_loop: bool  # the baseline runs the selected checkpoint's inner loop (same architecture)
+    named: bool  # the selected checkpoint's training.json names the baseline ("compare_with")
+
+
 @dataclass
 class Models:
-    """The generators, loaded once and shared read-only by every session."""
+    """The shipped generators (loaded on first use) and what their training.json files say."""
 
-    generators: dict[str, Generator]
+    generators: Mapping[str, Generator]  # name -> Generator (a `Generators`: loads on first use)
     labels: dict[str, str]  # name -> dropdown label
-    default: str  # the meta-learned checkpoint selected at start (of the first domain shipped)
-    baseline: str | None  # the joint (not meta-learned) checkpoint beside it, if shipped
+    default: str  # the checkpoint selected at start (of the first domain shipped)
+    baseline: str | None  # the joint (not meta-learned) checkpoint of that domain, if shipped
     device: torch.device
     workers: int = 1  # threads that run a run's lanes side by side (demo.runtime.engine.Settings.workers)
     domains: dict[str, str] = field(default_factory=dict)  # name -> domain ("glyphs", "icons")
     defaults: dict[str, str] = field(default_factory=dict)  # domain -> its default checkpoint (`default`: the first's)
     baselines: dict[str, str | None] = field(default_factory=dict)  # domain -> its joint checkpoint, if shipped
+    records: dict[str, dict] = field(default_factory=dict)  # name -> its training.json, read at start
+    folder: Path | None = None  # the assets folder (also holds the judges, demo/runtime/likeness.py)
+
+    def __post_init__(self):
+        if not self.records:  # built from loaded generators (tests, tools): their records
+            self.records = {n: g.record for n, g in self.generators.items()}
 
     def choices(self, domain: str | None = None) -> list[tuple[str, str]]:
         return [(self.labels[n], n) for n in self.generators if domain is None or self.domain(n) == domain]
@@ -81,41 +141,63 @@ class Models:
         """The domains with at least one checkpoint, glyphs first; the first is the studio's start."""
         return list(self.defaults)
 
+    def pairing(self, checkpoint: str) -> "Pairing":
+        """Which lane runs beside `checkpoint`: the checkpoint its training.json names in
+        "compare_with" (shipped, same domain), run with `checkpoint`'s own inner loop where the two share
+        an architecture; else the domain's joint checkpoint with its own loop; else none."""
+        record, domain = self.records[checkpoint], self.domain(checkpoint)
+        other = record.get("compare_with")
+        if other and other != checkpoint and other in self.records and self.domain(other) == domain:
+            same = self.records[other].get("generator") == record.get("generator")
+            return Pairing(checkpoint, other, same_loop=same, named=True)
+        joint = self.baselines.get(domain)
+        return Pairing(checkpoint, joint if joint != checkpoint else None, same_loop=False, named=False)
 
-def load_models(folder, device: torch.device | None = None) -> Models:
-    device = device or pick_device()
+    def warm(self, names) -> None:
+        """Load these generators and build their preview networks now (e.g. in a background thread
+        after launch), so that the first Run does not wait for them."""
+        for name in names:
+            if name:
+                g = self.generators[name]
+                warm_up(g.unet, g.params)
+
+
+def read_record(path: Path, folder: Path) -> dict:
+    try:
+        return json.loads((path / "training.json").read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"checkpoint {path} has an unreadable training.json ({err}); {how_to_restore(path, folder)}") from None
+
+
+def load_models(folder, device: torch.device | None = None, eager: bool = False) -> Models:
+    """Read every checkpoint's training.json and load the first domain's default pair (the rest on
+    first use, or all now with `eager`); a missing or damaged file raises ValueError naming it."""
+    device, folder = device or pick_device(), Path(folder)
     paths = find_checkpoints(folder)
     if not paths:
-        raise ValueError(f"no checkpoints in {Path(folder).resolve()} (folders with training.json); "
+        raise ValueError(f"no checkpoints in {folder.resolve()} (folders with training.json); "
                          f"set {ASSETS_ENV} or --assets, or write test ones with `python -m demo.runtime.checkpoints DIR`")
     verify_manifest(folder)
-    generators = {}
-    for path in paths:
-        try:
-            g = Generator.load(path, device)
-        except Exception as err:  # noqa: BLE001 -- a damaged file: one message naming it, not a traceback
-            raise ValueError(f"checkpoint {path} could not be loaded ({type(err).__name__}: {err}); "
-                             f"{how_to_restore(path, Path(folder))}") from err
-        g.unet.requires_grad_(False)  # the app differentiates w.r.t. parameter dicts, never the module
-        # the compiled preview network, built before anyone waits for a frame; in a thread of its own: on
-        # ZeroGPU `spaces` patches torch with modes on the main thread only, and tracing fails under them
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(warm_up, g.unet, g.params).result()
-        generators[path.name] = g
-    labels = {n: describe(n, g.record) for n, g in generators.items()}
-    domains = {n: domain_of(g.record) for n, g in generators.items()}
+    records = {p.name: read_record(p, folder) for p in paths}
+    generators = Generators({p.name: p for p in paths}, folder, device)
+    labels = {n: describe(n, r) for n, r in records.items()}
+    domains = {n: domain_of(r) for n, r in records.items()}
     defaults, baselines = {}, {}
     for d in DOMAINS:  # per domain: the preferred meta-learned checkpoint, and the joint one beside it
-        names = [n for n in generators if domains[n] == d]
+        names = [n for n in records if domains[n] == d]
         if not names:
             continue
-        joint = [n for n in names if generators[n].record.get("algo") == BASELINE_ALGO]
+        joint = [n for n in names if records[n].get("algo") == BASELINE_ALGO]
         meta = [n for n in names if n not in joint]
         defaults[d] = next((n for n in DOMAINS[d].preferred if n in meta), meta[0] if meta else names[0])
         baselines[d] = joint[0] if joint else None
     first = next(iter(defaults))
-    return Models(generators, labels, defaults[first], baselines[first], device, domains=domains, defaults=defaults,
-                  baselines=baselines)
+    models = Models(generators, labels, defaults[first], baselines[first], device, domains=domains, defaults=defaults,
+                    baselines=baselines, records=records, folder=folder)
+    for name in list(generators) if eager else (models.default, models.pairing(models.default).baseline):
+        if name:
+            generators[name]  # load now: a damaged default stops the app at start, not at the first Run
+    return models
 
 
 GLYPH_ALGOS = (("glyphs-cavia", "fomaml", "context", 0.1), ("glyphs-joint", "joint", "all", 1e-4))
@@ -123,17 +205,19 @@ ICON_ALGOS = (("emoji-autodecoder", "autodecoder", "context", 0.1), ("emoji-join
 UNTRAINED_ICON_DATA = {"dataset": "emoji", "style": "noto", "credit": CREDITS["noto"], "note": "random (untrained)"}
 
 
-def write_random_checkpoints(folder, config: GeneratorConfig | None = None, algos=GLYPH_ALGOS, data: dict | None = None):
+def write_random_checkpoints(folder, config: GeneratorConfig | None = None, algos=GLYPH_ALGOS, data: dict | None = None,
+                             extra: dict[str, dict] | None = None):
     """Untrained checkpoints with the shipped layout, for tests and for trying the app without assets.
-    With `config.channels == 3` (and `algos=ICON_ALGOS`) they are colour-icon checkpoints."""
+    With `config.channels == 3` (and `algos=ICON_ALGOS`) they are colour-icon checkpoints; `extra` adds
+    fields to a checkpoint's training.json (name -> fields, e.g. {"compare_with": ...})."""
     config = config or GeneratorConfig()
     data = data or (UNTRAINED_ICON_DATA if config.channels == 3 else {"dataset": "random (untrained)"})
     folder = Path(folder)
     for i, (name, algo, adapt, lr) in enumerate(algos):
         unet = build_unet(config, seed=i)
         inner = InnerConfig(adapt=adapt, inner_lr=lr, inner_steps=10, shots=5, t_min=0, t_max=1000)
-        save_checkpoint(folder / name, unet, init_params(unet, config), config,
-                        {"algo": algo, "inner": asdict(inner), "iterations": 0, "data": dict(data)})
+        record = {"algo": algo, "inner": asdict(inner), "iterations": 0, "data": dict(data), **(extra or {}).get(name, {})}
+        save_checkpoint(folder / name, unet, init_params(unet, config), config, record)
     return folder
 
 

@@ -24,13 +24,15 @@ class Domain:
     title: str  # the page's heading
     intro: str  # what to bring, above the examples
     examples: str  # "a few <examples> it has never seen", in the page's heading
+    judge: str  # the judge's folder under assets/ (demo/runtime/likeness.py)
 
 
 DOMAINS = {
     GLYPHS: Domain(GLYPHS, label="Handwritten glyphs", noun="glyph",
                    preferred=("glyphs-cavia", "glyphs-autodecoder", "glyphs-reptile", "glyphs-fomaml"),
                    brush=("#000000",), title="watch a generator learn a new character",
-                   intro="One to ten drawings of one new character.", examples="drawings of a character"),
+                   intro="One to ten drawings of one new character.", examples="drawings of a character",
+                   judge="judge"),
     ICONS: Domain(ICONS, label="Colour icons", noun="icon", preferred=("emoji-autodecoder", "emoji-reptile", "emoji-fomaml"),
                   brush=("#e53935", "#fb8c00", "#fdd835", "#43a047", "#1e88e5", "#8e24aa", "#6d4c41", "#212121"),
                   title="watch a generator learn a new colour icon",
@@ -38,7 +40,7 @@ DOMAINS = {
                         "Note: the colour generators are still early (~6,000 iterations): they draw rough objects on "
                         "white and pull colour and layout toward your set; a few samples take its shape (faces from "
                         "smileys), most do not yet (README, Colour icons).",
-                  examples="colour icons of a kind of thing"),
+                  examples="colour icons of a kind of thing", judge="judge-emoji"),
 }
 
 

@@ -22,12 +22,12 @@ GIF_MS = 150  # per frame; the last frame is held longer
 GIF_FRAMES = 41  # at most: longer runs are subsampled evenly (first and last kept), so Stop stays quick
 
 
-def filmstrip(frames, shots, folder: Path, credit: str = "") -> Path:
+def filmstrip(frames, shots, folder: Path, names: dict, credit: str = "") -> Path:
     """At most GIF_FRAMES frames. Greyscale frames need no colour quantisation; colour ones share one
     palette, made from the first and last frames, so colours do not flicker from frame to frame."""
     if len(frames) > GIF_FRAMES:
         frames = [frames[round(i * (len(frames) - 1) / (GIF_FRAMES - 1))] for i in range(GIF_FRAMES)]
-    pictures = [frame_picture(f, shots, credit=credit) for f in frames]
+    pictures = [frame_picture(f, names, shots, credit=credit) for f in frames]
     if pictures[0].mode == "RGB":
         both = Image.new("RGB", (pictures[0].width, 2 * pictures[0].height))
         both.paste(pictures[0], (0, 0))

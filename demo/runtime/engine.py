@@ -5,6 +5,8 @@ inner loop, `meta.inner.adapt_steps`, with the inner settings from its own train
 every inner step each lane is previewed from the SAME fixed noise, so the grids differ only by what
 the parameters learned. With >= 2 shots a *probe* copy of each lane adapts on all shots but the last
 and is scored on that held-out shot: a leave-one-out query loss, the number meta-learning optimises.
+Given a `score` (demo/runtime/likeness.py: how many samples look like the examples' character), every
+frame also carries each lane's score: the live chart's measure.
 """
 from __future__ import annotations
 
@@ -62,6 +64,7 @@ class Frame:
     query_loss: dict[str, float]  # lane -> leave-one-out query loss after this step (>= 2 shots)
     seconds: float  # since the run started
     params: dict[str, dict] = field(default_factory=dict, repr=False)  # lane -> adapted parameters
+    likeness: dict[str, float] = field(default_factory=dict)  # lane -> score(samples), when a score is given
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -153,9 +156,10 @@ class _Runner:
             return float(denoising_loss(self.probe_unet, self.probe_params, self.ac, self.query, self.t, self.eps))
 
 
-def adapt_live(lanes: dict[str, Lane], shots, settings: Settings,
-               should_stop: Callable[[], bool] = lambda: False) -> Iterator[Frame]:
-    """Yield a Frame at step 0 and after every inner step, until done or `should_stop()`."""
+def adapt_live(lanes: dict[str, Lane], shots, settings: Settings, should_stop: Callable[[], bool] = lambda: False,
+               score: Callable[[np.ndarray], float] | None = None) -> Iterator[Frame]:
+    """Yield a Frame at step 0 and after every inner step, until done or `should_stop()`; with
+    `score`, each frame's `likeness` holds score(samples) for every lane."""
     start = time.perf_counter()
     support = support_tensor(shots)  # (N, C, 32, 32) in [-1, 1]
     for name, lane in lanes.items():
@@ -174,8 +178,9 @@ def adapt_live(lanes: dict[str, Lane], shots, settings: Settings,
         samples = {n: out[(n, "main")] for n in runners}
         query = {n: out[(n, "probe")] for n in runners if (n, "probe") in out}
         losses = {n: r.support_loss for n, r in runners.items()} if step > 0 else {}
+        scores = {n: score(s) for n, s in samples.items()} if score is not None else {}
         return Frame(step, samples, losses, query, time.perf_counter() - start,
-                     {n: r.params for n, r in runners.items()})
+                     {n: r.params for n, r in runners.items()}, scores)
 
     pool = ThreadPoolExecutor(workers, thread_name_prefix="inner-loop-lane") if workers > 1 else None
     if pool is not None and len(runners) == 1:  # one lane: its preview is the long job, so share it out

@@ -39,10 +39,10 @@ def on_cpu(g: Generator) -> Generator:
 
 
 def frames_with_fallback(lanes: dict[str, Lane], shots, settings: Settings, should_stop: Callable[[], bool],
-                         restart: Callable[[torch.device], None], warn: Callable[[str], None]) -> Iterator[Frame]:
+                         restart: Callable[[torch.device], None], warn: Callable[[str], None], score=None) -> Iterator[Frame]:
     """adapt_live; after an out-of-memory error, `warn(message)`, `restart(cpu)`, then the whole run again on the CPU."""
     try:
-        yield from adapt_live(lanes, shots, settings, should_stop)
+        yield from adapt_live(lanes, shots, settings, should_stop, score)
         return
     except torch.cuda.OutOfMemoryError:
         if torch.cuda.is_available():
@@ -50,4 +50,4 @@ def frames_with_fallback(lanes: dict[str, Lane], shots, settings: Settings, shou
     warn("The GPU ran out of memory (too many runs at once?): this run restarts on the CPU, more slowly.")
     restart(CPU)
     cpu_lanes = {name: Lane(on_cpu(lane.generator), lane.cfg) for name, lane in lanes.items()}
-    yield from adapt_live(cpu_lanes, shots, settings, should_stop)
+    yield from adapt_live(cpu_lanes, shots, settings, should_stop, score)

@@ -1,4 +1,6 @@
-"""Pictures and tables made from streamed frames: sample grids, before/after, loss curves, filmstrip."""
+"""Pictures, tables and words made from streamed frames: sample grids, before/after, the live chart,
+loss curves, filmstrip frames and the status line. `names` maps each lane to its short name
+(demo/runtime/lanes.py: "meta-learned", "ordinary", ...)."""
 from __future__ import annotations
 
 import functools
@@ -9,9 +11,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from meta.images import grid, to_pil
 
-TITLES = {"meta": "Meta-learned start", "baseline": "Ordinary start (joint training)"}
-SHORT = {"meta": "meta-learned", "baseline": "ordinary"}
-COLUMNS = 4  # samples per grid row
+CEILING = "your own examples (ceiling)"
+COLUMNS = 4  # samples per grid row (3 where that fills the rows: 6 and 9 samples)
 SCALE = 3  # 32 px -> 96 px on screen
 
 
@@ -26,7 +27,8 @@ def font(size: int = 15):
 def sample_grid(samples: np.ndarray, scale: int = SCALE) -> Image.Image:
     """uint8 (n, 32, 32) -> one tiled greyscale picture; (n, 32, 32, 3) -> an RGB one."""
     x = samples.astype(np.float32) / 127.5 - 1.0
-    return grid(np.moveaxis(x, -1, 1) if x.ndim == 4 else x, nrow=COLUMNS, scale=scale)
+    columns = 3 if len(x) in (5, 6, 9) else COLUMNS
+    return grid(np.moveaxis(x, -1, 1) if x.ndim == 4 else x, nrow=columns, scale=scale)
 
 
 def shot_pictures(shots, scale: int = 4) -> list[Image.Image]:
@@ -56,38 +58,77 @@ def shots_grid(shots, scale: int) -> Image.Image:
     return grid(np.stack(shots), nrow=2, scale=scale)
 
 
-def frame_picture(frame, shots=None, scale: int = 2, credit: str = "") -> Image.Image:
+def frame_picture(frame, names: dict, shots=None, scale: int = 2, credit: str = "") -> Image.Image:
     """Both lanes' grids (and optionally the shots) side by side, titled; used for the GIF."""
     panels = [("Your examples", shots_grid(shots, scale))] if shots is not None else []
     for lane, samples in frame.samples.items():
-        panels.append((f"{SHORT[lane]}, step {frame.step}", sample_grid(samples, scale)))
+        panels.append((f"{names[lane]}, step {frame.step}", sample_grid(samples, scale)))
     return titled_row(panels, credit=credit)
 
 
-def before_after(frames, shots, credit: str = "") -> Image.Image:
+def before_after(frames, shots, names: dict, credit: str = "") -> Image.Image:
     """Examples | each lane at step 0 | each lane at its last step."""
     first, last = frames[0], frames[-1]
     panels = [("Your examples", shots_grid(shots, SCALE))]
     for lane in first.samples:
-        panels.append((f"{SHORT[lane]}: step 0", sample_grid(first.samples[lane])))
-        panels.append((f"{SHORT[lane]}: step {last.step}", sample_grid(last.samples[lane])))
+        panels.append((f"{names[lane]}: step 0", sample_grid(first.samples[lane])))
+        panels.append((f"{names[lane]}: step {last.step}", sample_grid(last.samples[lane])))
     return titled_row(panels, credit=credit)
 
 
-def loss_table(frames) -> pd.DataFrame:
-    """Long table (step, loss, curve) for gr.LinePlot. Support loss is drawn at the step it was
-    measured at (before the update); query loss after the update, at the step it belongs to."""
+def likeness_table(frames, names: dict, ceiling: float | None, steps: int) -> pd.DataFrame:
+    """Long table (step, percent, curve) for the live chart: each lane's share of samples that look like
+    your examples, after every step; the ceiling (your own examples, leave-one-out) as a flat line."""
+    rows = [(f.step, 100 * v, names[lane]) for f in frames for lane, v in f.likeness.items()]
+    if ceiling is not None and rows:
+        rows += [(0, 100 * ceiling, CEILING), (steps, 100 * ceiling, CEILING)]
+    table = pd.DataFrame(rows, columns=["step", "percent", "curve"])
+    return table.astype({"step": "int64", "percent": "float64", "curve": "str"})  # typed even when empty
+
+
+def loss_table(frames, names: dict) -> pd.DataFrame:
+    """Long table (step, loss, curve) for gr.LinePlot. The loss on your examples (the support) is drawn
+    at the step it was measured at (before the update); the held-out one after the update."""
     rows = []
     for f in frames:
-        rows += [(f.step - 1, v, f"{SHORT[lane]}: support") for lane, v in f.support_loss.items()]
-        rows += [(f.step, v, f"{SHORT[lane]}: held-out query") for lane, v in f.query_loss.items()]
+        rows += [(f.step - 1, v, f"{names[lane]}: on your examples") for lane, v in f.support_loss.items()]
+        rows += [(f.step, v, f"{names[lane]}: on the held-out example") for lane, v in f.query_loss.items()]
     table = pd.DataFrame(rows, columns=["step", "loss", "curve"])
     return table.astype({"step": "int64", "loss": "float64", "curve": "str"})  # typed even when empty
 
 
-def status_line(frame, device, total: int, stopped: bool = False, done: bool = False) -> str:
-    rate = frame.step / frame.seconds if frame.seconds > 0 and frame.step else 0.0
-    state = "stopped" if stopped else ("done" if done else "adapting")
-    losses = ", ".join(f"{SHORT[k]} query {v:.4f}" for k, v in frame.query_loss.items())
-    return (f"**Step {frame.step} / {total}** ({state}) · {rate:.1f} steps/s · {frame.seconds:.1f} s · "
-            f"device: `{device}`" + (f" · {losses}" if losses else ""))
+def verdict(frame, names: dict) -> str:
+    """Which lane is ahead, in words, from each lane's likeness ("" without one)."""
+    counts = {lane: (round(v * len(frame.samples[lane])), len(frame.samples[lane])) for lane, v in frame.likeness.items()}
+    if not counts:
+        return ""
+    said = {lane: f"{k} of {n}" for lane, (k, n) in counts.items()}
+    if len(counts) == 1:
+        (lane,) = counts
+        return f"{said[lane]} samples look like your examples"
+    (a, (ka, _)), (b, (kb, _)) = counts.items()
+    if ka == kb:
+        return f"level: {said[a]} samples on each side look like your examples"
+    lead, other = (a, b) if ka > kb else (b, a)
+    return (f"the {names[lead]} start is ahead: {said[lead]} of its samples look like your examples "
+            f"({names[other]}: {said[other]})")
+
+
+def status_line(frame, total: int, names: dict, device=None, stopped: bool = False, done: bool = False) -> str:
+    """The run in words: step k of n, what is happening, which lane is ahead, and how fast."""
+    head = f"**Step {frame.step} of {total}**"
+    if stopped:
+        head += " · stopped"
+    elif done:
+        head += " · done"
+    ahead = verdict(frame, names)
+    if frame.step == 0 and not stopped:
+        doing = "before any learning step, from the same noise" + (f": {ahead}" if ahead else "")
+    else:
+        doing = (ahead[0].upper() + ahead[1:]) if ahead else "learning from your examples"
+    if "ZeroGPU" in str(device):  # a GPU lent per run on a Hugging Face ZeroGPU Space
+        where = "a lent GPU (ZeroGPU)"
+    else:
+        where = "the GPU" if device is not None and getattr(device, "type", str(device)) == "cuda" else "the CPU"
+    pace = f" · {frame.seconds / frame.step:.1f} s a step on {where}" if frame.step and frame.seconds > 0 else ""
+    return f"{head} · {doing}{pace}"

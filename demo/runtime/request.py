@@ -7,9 +7,10 @@ import math
 
 from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS
 
-from .checkpoints import Models, inner_config
+from .checkpoints import Models
 from .domains import DOMAINS, shots_domain
 from .engine import Lane, Settings
+from .lanes import lane_configs
 
 LIMITS = {"Inner steps": (1, 100), "Samples per grid": (1, 16), "Sampler steps": (1, 50), "Seed": (0, 2**32 - 1)}
 
@@ -48,16 +49,14 @@ def check_domain(models: Models, checkpoint: str, shots) -> None:
 
 
 def make_lanes(models: Models, checkpoint: str, inner_lr, baseline: bool) -> dict[str, Lane]:
-    """The selected generator, and its domain's joint baseline beside it, each with its own inner settings
-    (`inner_lr`, when given, overrides the selected one's)."""
+    """The selected generator and, with `baseline`, the lane beside it (`Models.pairing`), each with the
+    inner loop `demo.runtime.lanes.lane_configs` gives it (`inner_lr`, when given, overrides the selected
+    one's, and the baseline's too where both run the same loop)."""
     require_checkpoint(models, checkpoint)
-    g, joint = models.generators[checkpoint], models.baselines.get(models.domain(checkpoint))
+    pair = models.pairing(checkpoint)
     try:
-        cfg = inner_config(g.record, inner_lr=None if inner_lr is None else float(inner_lr))
+        configs = lane_configs(models, pair, None if inner_lr is None else float(inner_lr))
     except ValueError as err:
         raise ValueError(f"Bad inner-loop setting: {err}") from None
-    lanes = {"meta": Lane(g, cfg)}
-    if baseline and joint and joint != checkpoint:
-        b = models.generators[joint]
-        lanes["baseline"] = Lane(b, inner_config(b.record))
-    return lanes
+    names = {"meta": pair.meta, "baseline": pair.baseline if baseline else None}
+    return {lane: Lane(models.generators[name], configs[lane]) for lane, name in names.items() if name}

@@ -31,26 +31,41 @@ class Session:
     def __init__(self):
         self.domain = GLYPHS  # "glyphs" or "icons" (demo/runtime/domains.py): what the shots are and how uploads are read
         self.shots: list = []  # float32 arrays in [-1, 1], what the model sees: (32, 32) glyphs or (3, 32, 32) icons
+        self.source: str | None = None  # the built-in example set the shots are (unchanged); None: the visitor's own
         self.selected: int | None = None  # gallery index picked for removal
         self.frames: list = []  # engine.Frame for each streamed step (adapted params dropped)
         self.params: dict = {}  # lane -> adapted parameters of the last run
-        self.run_info: dict = {}  # lane -> (checkpoint name, inner config) of the last run
+        self.names: dict = {}  # lane -> its short name (demo/runtime/lanes.py) in the last run
         self.stop = False  # raised by the Stop button, read by the run each step
         self.running = False
+        self.files_ready = False  # the last run's filmstrip and adapted generator are written
         self.run_id = 0  # bumped by each run and by Reset, so a stale run leaves the outputs alone
         self._tmp: str | None = None
 
-    def add_uploads(self, paths, domain: str | None = None) -> None:
+    def use_set(self, name: str, shots: list) -> None:
+        """A built-in example set replaces the examples."""
+        self.shots, self.source, self.selected = list(shots), name, None
+
+    def bring(self, shots: list) -> str | None:
+        """The visitor's own examples (uploads, drawings): while the examples shown are a built-in set
+        they start a set of the visitor's own (the built-in one is put aside), else they join it.
+        Returns the name of the set put aside, if one was. All or none: too many raises ValueError."""
+        aside = self.source
+        self.shots = add_shots([] if aside else self.shots, shots)
+        self.source, self.selected = None, None
+        return aside
+
+    def add_uploads(self, paths, domain: str | None = None) -> str | None:
         """Read uploaded files as shots, all or none: the one place uploads are decoded.
 
-        Without `domain` (the upload box) they are read as the session's world and join its examples.
-        With one (a run over the API reads its uploads the way the chosen checkpoint draws) they
-        become the examples, and the session moves to that world."""
+        Without `domain` (the upload box) they are read as the session's world and brought as the
+        visitor's own (`bring`). With one (a run over the API reads its uploads the way the chosen
+        checkpoint draws) they become the examples, and the session moves to that world."""
         shots = load_uploads(paths, domain or self.domain)
         if domain is None:
-            self.shots, self.selected = add_shots(self.shots, shots), None
-        else:
-            self.shots, self.domain = shots, domain
+            return self.bring(shots)
+        self.shots, self.domain, self.source, self.selected = shots, domain, None, None
+        return None
 
     def tmpdir(self) -> Path:
         if self._tmp is None or not Path(self._tmp).is_dir():
@@ -76,7 +91,7 @@ class Session:
         self.frames.append(frame)
 
     def clear_run(self) -> None:
-        self.frames, self.params, self.run_info, self.stop = [], {}, {}, False
+        self.frames, self.params, self.names, self.stop, self.files_ready = [], {}, {}, False, False
 
     def cleanup(self) -> None:
         if self._tmp:

@@ -45,7 +45,7 @@ def main(argv=None) -> Path:
         box.fill(str(args.steps))
         box.press("Enter")
         page.click("#run-btn")
-        page.wait_for_function(f"document.querySelector('#status').innerText.includes('Step {args.steps} / {args.steps}')",
+        page.wait_for_function(f"document.querySelector('#status').innerText.includes('Step {args.steps} of {args.steps}')",
                                timeout=300_000)
         page.locator("#before-after img").wait_for(timeout=60_000)
         page.wait_for_timeout(1500)  # let the last images paint
