@@ -33,8 +33,8 @@ from .manifest import how_to_restore, verify_manifest
 
 ASSETS_ENV = "INNER_LOOP_ASSETS"  # where the checkpoints are (default: assets/ beside app.py)
 BASELINE_ALGO = "joint"
-ALGO_WORDS = {"maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile",
-              "joint": "ordinary (joint) training, not meta-learned", "autodecoder": "auto-decoder (joint + contexts)"}
+ALGO_WORDS = {"maml": "meta-learned, MAML", "fomaml": "meta-learned, first-order MAML", "reptile": "meta-learned, Reptile",
+              "joint": "ordinary DDPM, not meta-learned", "autodecoder": "auto-decoder (a code per character), not meta-learned"}
 ADAPT_WORDS = {"context": "adapts only its context map", "all": "adapts all weights",
                "weights": "adapts the UNet weights"}
 
@@ -50,7 +50,10 @@ def describe(name: str, record: dict) -> str:
     inner = inner_config(record)
     algo = ALGO_WORDS.get(record.get("algo", "?"), record.get("algo", "?"))
     iters = record.get("iterations")
-    trained = f"{algo}, {iters} iterations" if iters else algo
+    trained = f"{algo}, {iters:,} iterations" if iters else algo
+    warm = record.get("warm_start") or {}
+    if warm.get("checkpoint"):  # continued from another checkpoint: say from which
+        trained += f" from {warm['checkpoint']}" + (f" ({warm['iterations']:,})" if warm.get("iterations") else "")
     adapts = ADAPT_WORDS[inner.adapt]
     if record.get("generator", {}).get("ctx_sketch"):
         adapts = adapts.replace("context map", "sketch context")

@@ -95,6 +95,9 @@ def comparison(models: Models, checkpoint: str, inner_lr=None) -> str:
     right = models.records[pair.baseline]
     sides = f"**Left:** {how_trained(left)}. **Right:** {how_trained(right)}."
     diff = differences(models, pair, lane_configs(models, pair, inner_lr))
+    if (left.get("warm_start") or {}).get("checkpoint") == pair.baseline and left.get("iterations"):
+        sides += (f" The left one is the right one after {left['iterations']:,} further iterations of training"
+                  + (" through the inner loop." if meta_learned(left) else "."))
     if pair.same_loop and not diff:
         return (f"{sides} Same architecture, same learning steps on your examples, same noise: the two differ "
                 "only by the outer loop.")
