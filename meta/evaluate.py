@@ -96,6 +96,8 @@ def summary(per_task: dict[str, np.ndarray]) -> dict:
     for k, a in per_task.items():
         mean = a.mean(-1)
         out[k], out[f"{k}_stderr"] = (mean.tolist() if np.ndim(mean) else float(mean)), stderr(a)
+    if "recognisability_within" in per_task:  # per task, for paired comparisons on the same tasks (meta.report)
+        out["per_task"] = {"recognisability_within": np.round(per_task["recognisability_within"], 4).tolist()}
     return out
 
 
@@ -230,14 +232,19 @@ def evaluate(checkpoints, glyphs: GlyphSet | emoji.IconSet, cfg: EvalConfig) -> 
     for label, ckpt in checkpoints.items():
         t0, cpu0 = time.time(), time.process_time()
         gen = ckpt if isinstance(ckpt, Generator) else scratch(cfg.seed, 3 if icons else 1) if str(ckpt) == "scratch" else load_any(ckpt)
-        results[label] = {**evaluate_generator(gen, tasks, judge, cfg, label), "checkpoint": str(ckpt) if not isinstance(ckpt, Generator) else label,
+        results[label] = {**evaluate_generator(gen, tasks, judge, cfg, label), "checkpoint": label,
                           "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - cpu0, 1)}
         if "template_context" in results[label]:
             refs[f"template_context:{label}"] = results[label]["template_context"]
     return {"judge_one_shot_accuracy": one_shot["accuracy"], "judge_one_shot": one_shot,
             "real_drawings": {**real, "radius": tasks.radius}, "baselines": refs,
             "chance": float(np.mean([1 / t["ways"] for t in tasks.info])), "tasks": tasks.info,
-            "config": asdict(cfg), "results": results}
+            "config": portable(asdict(cfg)), "results": results}
+
+
+def portable(config: dict) -> dict:
+    """The config as recorded: folders by name only, so a shipped report holds no paths of the machine that made it."""
+    return {k: (Path(v).name if k in ("judge", "grid_dir") and v else v) for k, v in config.items()}
 
 
 def load_split(data_dir, split: str, n_val_alphabets: int = 5, seed: int = 0) -> GlyphSet:

@@ -227,3 +227,10 @@ def test_guidance_override_needs_a_null_context_and_one_turns_it_off():
     assert (g.scale, g.t_min, g.t_max) == (2.0, 500, 1000)
     with pytest.raises(ValueError, match="guidance scale must be"):
         EvalConfig(guidance=0.0).validate(20)
+
+
+def test_a_report_names_folders_not_paths_of_the_machine_that_made_it():
+    from meta.evaluate import portable
+
+    cfg = portable({"judge": "/home/someone/project/assets/judge", "grid_dir": "/tmp/grids", "shots": 5, "seed": 0})
+    assert cfg == {"judge": "judge", "grid_dir": "grids", "shots": 5, "seed": 0}
