@@ -1,0 +1,172 @@
+"""Meta-training replayed: the visitor's examples through the one inner loop, from snapshots of a start
+taken along its outer loop (`meta.train --snapshots`, loaded by `meta.snapshots`).
+
+Each *row* is one snapshot (the start after so many outer iterations), each *column* one inner step;
+every cell is previewed from the SAME fixed noise, so the cells differ only by what the parameters
+are. Early snapshots have not yet learned to learn: their rows barely move. The snapshots differ in
+their weights, so each is its own forward pass; the rows of one step run side by side on `workers`
+threads (one private module copy per row and run: functional_call swaps module attributes).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from meta.checkpoint import Generator
+from meta.inner import adapt_steps, initial
+from meta.model import CONTEXT
+from meta.sampling import PREVIEW_STEPS, Interrupted, fixed_noise, sample, warm_up
+from meta.snapshots import list_snapshots, load_snapshot
+
+from .checkpoints import inner_config
+from .engine import support_tensor, to_uint8
+
+MAX_ROWS = 6  # snapshots shown (spread over the outer loop when a checkpoint has more)
+CELL_SAMPLES = 4  # samples per cell (2 x 2)
+MAX_STEPS = 10  # inner steps (columns after step 0)
+
+
+@dataclass
+class ReplayFrame:
+    step: int  # inner steps taken by every row
+    samples: dict[int, np.ndarray]  # outer iteration -> uint8 (n, 32, 32) or (n, 32, 32, 3) after `step` inner steps
+    seconds: float  # since the replay started
+
+
+def spread(iterations: list[int], rows: int = MAX_ROWS) -> list[int]:
+    """At most `rows` of the iterations, evenly spaced on a log(1 + n) scale; the first and last are kept."""
+    its = sorted(set(iterations))
+    if len(its) <= rows:
+        return its
+    lo, hi = math.log1p(its[0]), math.log1p(its[-1])
+    picked = []
+    for k in range(rows):
+        target = lo + (hi - lo) * k / (rows - 1)
+        best = min((i for i in its if i not in picked), key=lambda i: abs(math.log1p(i) - target))
+        picked.append(best)
+    return sorted(picked)
+
+
+def own_module(g: Generator) -> Generator:
+    """The snapshot's generator with a module that holds its weights, so the sampler's compiled
+    copy (meta.preview_net) applies to them as it does to a loaded checkpoint's."""
+    unet = copy.deepcopy(g.unet)
+    unet.__dict__.pop("_frozen", None)  # the base module's compiled copy holds the base's weights
+    with torch.no_grad():
+        for k, p in unet.named_parameters():
+            p.copy_(g.params[k])
+    params = {k: v.detach() for k, v in unet.named_parameters()}
+    if CONTEXT in g.params:
+        params[CONTEXT] = g.params[CONTEXT]
+    warm_up(unet, params)
+    return Generator(unet, params, g.config, g.record)
+
+
+class SnapshotBank:
+    """Each checkpoint's snapshots, loaded on first use and then shared read-only by every session
+    (like the loaded checkpoints themselves): made once by the page, never a module global."""
+
+    def __init__(self, folder, generators: dict[str, Generator], rows: int = MAX_ROWS):
+        self.folder, self.generators, self.rows = Path(folder), generators, rows
+        self._loaded: dict[str, list[tuple[int, Generator]]] = {}
+        self._lock = threading.Lock()
+
+    def iterations(self, name: str) -> list[int]:
+        """The snapshots a replay of `name` shows (spread over its outer loop); [] when it has none."""
+        return spread(list_snapshots(self.folder / name), self.rows) if name in self.generators else []
+
+    def names(self) -> list[str]:
+        return [n for n in self.generators if self.iterations(n)]
+
+    def get(self, name: str) -> list[tuple[int, Generator]]:
+        if name not in self.generators:
+            raise ValueError(f"Unknown checkpoint {name!r}: pick one of {list(self.generators)}.")
+        its = self.iterations(name)
+        if not its:
+            others = self.names()
+            raise ValueError(f"{name} has no snapshots of its outer loop (meta.train --snapshots writes them): "
+                             + (f"pick one of {others}." if others else "no installed checkpoint has any."))
+        with self._lock:
+            if [i for i, _ in self._loaded.get(name, [])] != its:
+                base = self.generators[name]
+                self._loaded[name] = [(i, own_module(load_snapshot(self.folder / name, i, base))) for i in its]
+            return self._loaded[name]
+
+
+def preload(bank: SnapshotBank, name: str | None) -> threading.Thread | None:
+    """Load a checkpoint's snapshots on a background thread (start-up stays as fast; the first replay
+    does not wait for them); a damaged snapshot is left for the replay to report."""
+    if not name or not bank.iterations(name):
+        return None
+
+    def load():
+        try:
+            bank.get(name)
+        except (OSError, ValueError):
+            pass
+
+    thread = threading.Thread(target=load, name="outer-loop-preload", daemon=True)
+    thread.start()
+    return thread
+
+
+def check_steps(inner_steps) -> int:
+    ok = isinstance(inner_steps, (int, float)) and not isinstance(inner_steps, bool) and math.isfinite(inner_steps)
+    if not (ok and inner_steps == int(inner_steps) and 1 <= inner_steps <= MAX_STEPS):
+        raise ValueError(f"Inner steps must be a whole number from 1 to {MAX_STEPS}, got {inner_steps!r}.")
+    return int(inner_steps)
+
+
+class _Row:
+    """One snapshot's inner loop in a replay, on its own copy of the module."""
+
+    def __init__(self, g: Generator, support: torch.Tensor, noise: torch.Tensor, steps: int, seed: int,
+                 sampler_steps: int, should_stop: Callable[[], bool]):
+        self.unet, self.config, self.guidance = copy.deepcopy(g.unet), g.config, g.guidance
+        cfg = inner_config(g.record)  # its own inner loop, from the checkpoint's training.json
+        self.params = initial(self.unet, g.params, support, cfg)  # step 0: where the inner loop starts
+        self.steps = adapt_steps(self.unet, g.params, support, g.alphas_cumprod, cfg, seed=seed, steps=steps)
+        self.noise, self.sampler_steps, self.should_stop = noise, sampler_steps, should_stop
+
+    def job(self, advance: bool) -> np.ndarray:
+        if advance:  # 1. one inner step on the support ...
+            self.params = next(self.steps).params
+        # 2. ... then the preview from the fixed noise
+        stop = self.should_stop if advance else None
+        return to_uint8(sample(self.unet, self.params, self.noise, self.config, steps=self.sampler_steps,
+                               should_stop=stop, guidance=self.guidance))
+
+
+def replay(snapshots: list[tuple[int, Generator]], shots, inner_steps: int, seed: int = 0,
+           samples: int = CELL_SAMPLES, sampler_steps: int = PREVIEW_STEPS, workers: int = 1,
+           should_stop: Callable[[], bool] = lambda: False) -> Iterator[ReplayFrame]:
+    """Yield a ReplayFrame at step 0 and after every inner step, until done or `should_stop()`."""
+    start = time.perf_counter()
+    support = support_tensor(shots)  # (N, C, 32, 32) in [-1, 1]
+    config = snapshots[0][1].config
+    if config.channels != support.shape[1]:
+        raise ValueError(f"the generator draws {config.channels}-channel images, the examples have {support.shape[1]}")
+    noise = fixed_noise(samples, config, seed)  # every row and step: the same x_T
+    rows = {i: _Row(g, support, noise, inner_steps, seed, sampler_steps, should_stop) for i, g in snapshots}
+    pool = ThreadPoolExecutor(min(workers, len(rows)), thread_name_prefix="outer-loop-row") if workers > 1 else None
+    try:
+        for step in range(inner_steps + 1):
+            if step and should_stop():
+                return
+            run = lambda i: rows[i].job(step > 0)
+            out = list(pool.map(run, rows) if pool else map(run, rows))
+            yield ReplayFrame(step, dict(zip(rows, out)), time.perf_counter() - start)
+    except Interrupted:
+        return
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
