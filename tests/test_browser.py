@@ -101,6 +101,8 @@ def test_switch_to_colour_icons_draw_in_colour_and_run(browser, app_url, tmp_pat
     page.goto(app_url)
     page.locator("#shots img").first.wait_for()
     assert not page.locator("#data-credit").is_visible()  # glyphs owe no data credit
+    assert not page.locator("#domain").is_visible()  # the colour icons are experimental: offered only when asked for
+    page.locator("#experimental input[type=checkbox]").check()
     page.locator("#domain").get_by_text("Colour icons").click()
     page.wait_for_function("document.querySelector('#status').innerText.includes('colour icons')", timeout=30_000)
     assert page.locator("#example-set input").input_value() == "Balloons"
@@ -116,4 +118,8 @@ def test_switch_to_colour_icons_draw_in_colour_and_run(browser, app_url, tmp_pat
     page.locator("#before-after img").wait_for(timeout=30_000)
     assert "Noto Color Emoji" in page.locator("#data-credit").inner_text()
     page.screenshot(path=str(tmp_path / "studio-icons.png"), full_page=True)
+    # unticking "Experimental" goes back to the glyphs
+    page.locator("#experimental input[type=checkbox]").uncheck()
+    page.wait_for_function("document.querySelector('#status').innerText.includes('handwritten glyphs')", timeout=30_000)
+    assert not page.locator("#domain").is_visible() and page.locator("#example-set input").input_value() == "Knot"
     assert not errors, errors
