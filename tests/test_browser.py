@@ -118,8 +118,20 @@ def test_switch_to_colour_icons_draw_in_colour_and_run(browser, app_url, tmp_pat
     page.locator("#before-after img").wait_for(timeout=30_000)
     assert "Noto Color Emoji" in page.locator("#data-credit").inner_text()
     page.screenshot(path=str(tmp_path / "studio-icons.png"), full_page=True)
-    # unticking "Experimental" goes back to the glyphs
+    assert not errors, errors
+
+
+def test_unticking_experimental_goes_back_to_the_glyphs(browser, app_url):
+    page = browser.new_page(viewport={"width": 1024, "height": 768})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(app_url)
+    page.locator("#shots img").first.wait_for()
+    page.locator("#experimental input[type=checkbox]").check()
+    page.locator("#domain").get_by_text("Colour icons").click()
+    page.wait_for_function("document.querySelector('#status').innerText.includes('colour icons')", timeout=30_000)
     page.locator("#experimental input[type=checkbox]").uncheck()
     page.wait_for_function("document.querySelector('#status').innerText.includes('handwritten glyphs')", timeout=30_000)
     assert not page.locator("#domain").is_visible() and page.locator("#example-set input").input_value() == "Knot"
+    page.wait_for_function("document.querySelectorAll('#shots img').length === 5")
     assert not errors, errors
