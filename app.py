@@ -5,6 +5,7 @@
 Env knobs: INNER_LOOP_ASSETS (checkpoint folder), INNER_LOOP_HOST / INNER_LOOP_PORT (or Gradio's
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT), INNER_LOOP_CONCURRENCY (runs at once; default 1 on CPU),
 INNER_LOOP_THREADS (torch CPU threads), INNER_LOOP_WORKERS (lanes run side by side), INNER_LOOP_MAX_RUN_SECONDS (per-run time limit, default 240).
+INNER_LOOP_EXPERIMENTAL_ICONS=1 offers the colour-icon world from the start (else behind an "Experimental" tick box).
 The shipped checkpoints are checked against assets/MANIFEST.sha256 before loading. The generators are loaded once, in `main()`; each visitor's
 examples, frames and adapted weights live in a gr.State (demo/runtime/session.py).
 """
@@ -17,17 +18,20 @@ from pathlib import Path
 import gradio as gr
 import torch
 
+from demo.page.arrival import create_share_box, wire_arrival
 from demo.page.explain import create_explain_panel
 from demo.page.handlers import MAX_RUN_SECONDS, make_run, request_stop, reset, show_step
-from demo.page.inputs import SELECT_BRUSH, create_examples_panel, use_example_set
+from demo.page.inputs import SELECT_BRUSH, create_examples_panel
+from demo.page.outer import create_outer_view
 from demo.page.review import create_review_panel
 from demo.page.run import create_run_panel
-from demo.page.switch import checkpoint_update, create_domain_switch, header, switch_domain
+from demo.page.switch import create_domain_switch, header, switch_domain
 from demo.runtime.checkpoints import ASSETS_ENV, Models, load_models
 from demo.runtime.domains import DOMAINS
 from demo.runtime.engine import default_workers
+from demo.runtime.first_run import FirstRuns
+from demo.runtime.replay import SnapshotBank
 from demo.runtime.session import Session, delete_session
-from demo.runtime.shots import example_sets
 
 ROOT = Path(__file__).resolve().parent
 MAX_FILE_SIZE = "10mb"
@@ -54,7 +58,9 @@ def build_app(models: Models, assets=None, concurrency: int = 1) -> gr.Blocks:
                 examples = create_examples_panel(session, start)
             with gr.Column(scale=5):
                 run = create_run_panel(models)
+                share = create_share_box()
         review = create_review_panel()
+        create_outer_view(models, SnapshotBank(assets, models.generators), examples.upload, run.seed, session, concurrency)
         create_explain_panel(assets, models)
 
         live = [run.meta_grid, run.baseline_grid, run.plot, run.status]
@@ -71,13 +77,8 @@ def build_app(models: Models, assets=None, concurrency: int = 1) -> gr.Blocks:
                      [title, examples.heading, examples.example_set, examples.gallery, examples.sketch, examples.upload,
                       run.checkpoint, run.inner_lr, run.lane_info, run.credit, run.baseline, *live, *after],
                      queue=False, api_visibility="private").then(None, None, None, js=SELECT_BRUSH, queue=False)
-        first_set = next(iter(example_sets(start)), None)
-        if first_set:  # a first visit can press Run straight away
-            def arrive(s: Session):
-                s.domain = start
-                return use_example_set(first_set, s), checkpoint_update(models, start)
-            # the checkpoint list offers every checkpoint to the API; on the page, only this domain's
-            demo.load(arrive, session, [examples.gallery, run.checkpoint], api_visibility="private")
+        # a first visit opens with a shared link's state (else the first built-in set) and a stored run playing
+        wire_arrival(demo, models, FirstRuns(assets, models), start, session, examples, run, share)
     demo.queue(default_concurrency_limit=concurrency, max_size=32)
     return demo
 
