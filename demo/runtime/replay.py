@@ -65,8 +65,8 @@ def own_module(g: Generator) -> Generator:
         for k, p in unet.named_parameters():
             p.copy_(g.params[k])
     params = {k: v.detach() for k, v in unet.named_parameters()}
-    if CONTEXT in g.params:
-        params[CONTEXT] = g.params[CONTEXT]
+    if CONTEXT in g.params:  # (snapshots are read on the CPU; the module may be on a GPU)
+        params[CONTEXT] = g.params[CONTEXT].to(next(iter(params.values())).device)
     warm_up(unet, params)
     return Generator(unet, params, g.config, g.record)
 
@@ -151,8 +151,8 @@ def replay(snapshots: list[tuple[int, Generator]], shots, inner_steps: int, seed
            should_stop: Callable[[], bool] = lambda: False) -> Iterator[ReplayFrame]:
     """Yield a ReplayFrame at step 0 and after every inner step, until done or `should_stop()`."""
     start = time.perf_counter()
-    support = support_tensor(shots)  # (N, C, 32, 32) in [-1, 1]
-    config = snapshots[0][1].config
+    config, device = snapshots[0][1].config, next(iter(snapshots[0][1].params.values())).device
+    support = support_tensor(shots).to(device)  # (N, C, 32, 32) in [-1, 1]
     if config.channels != support.shape[1]:
         raise ValueError(f"the generator draws {config.channels}-channel images, the examples have {support.shape[1]}")
     noise = fixed_noise(samples, config, seed)  # every row and step: the same x_T

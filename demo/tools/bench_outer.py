@@ -31,7 +31,8 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--assets", default=str(ROOT / "assets"))
     p.add_argument("--checkpoint", default=None, help="default: the studio's default, else the first with snapshots")
     p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="rows run side by side (one torch thread each)")
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="rows run side by side")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (the app: 1 when rows run side by side)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     models = load_models(args.assets)
@@ -45,9 +46,8 @@ def main(argv=None) -> list[dict]:
     domain = models.domain(name)
     shots = set_shots(domain, next(iter(example_sets(domain))))
     results = []
-    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
     for workers in args.workers:
-        torch.set_num_threads(1 if workers > 1 else threads)
         marks, frames, start = [], [], time.perf_counter()
         for frame in replay(snapshots, shots, args.steps, workers=workers):
             frames.append(frame)
