@@ -119,9 +119,9 @@ def create_outer_view(models: Models, bank: SnapshotBank, images: gr.File, seed:
         with gr.Column(scale=2, min_width=420):
             # an empty grid (row labels, blank cells) until Replay fills it, one column per inner step
             grid = gr.Image(placeholder(bank, default, DEFAULT_STEPS), show_label=False, format="png", type="pil",
-                            interactive=False, elem_id="outer-grid", buttons=["download", "fullscreen"])
+                            interactive=False, elem_id="outer-grid", buttons=["download", "fullscreen"], visible=bool(names))
         with gr.Column(scale=1, min_width=280):
-            gr.Markdown("**The same story, measured:** each snapshot's scores on the validation characters")
+            gr.Markdown("**The same story, measured** on validation characters, against outer iterations")
             picture, note = curve_outputs(models, bank, default or models.default)
             curve = gr.Image(picture, show_label=False, format="png", type="pil", interactive=False, elem_id="outer-curve",
                              buttons=["download", "fullscreen"], visible=picture is not None)
