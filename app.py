@@ -30,7 +30,7 @@ from demo.runtime.checkpoints import ASSETS_ENV, Models, load_models
 from demo.runtime.domains import DOMAINS
 from demo.runtime.engine import default_workers
 from demo.runtime.first_run import FirstRuns
-from demo.runtime.replay import SnapshotBank
+from demo.runtime.snapshot_bank import SnapshotBank
 from demo.runtime.session import Session, delete_session
 
 ROOT = Path(__file__).resolve().parent

@@ -27,22 +27,32 @@ def browser():
         b.close()
 
 
-def open_page(browser, url, errors):
-    page = browser.new_page(viewport={"width": 1024, "height": 768})
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    page.wait_for_selector("#run-btn")
-    return page
+@pytest.fixture
+def pages(browser):
+    """Open pages as a 1024 x 768 visitor would; each is closed after the test (an open Gradio page keeps working)."""
+    opened = []
+
+    def open_page(url, errors):
+        page = browser.new_page(viewport={"width": 1024, "height": 768})
+        opened.append(page)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url, timeout=90_000)
+        page.wait_for_selector("#run-btn", timeout=90_000)
+        return page
+
+    yield open_page
+    for page in opened:
+        page.close()
 
 
 def link(page) -> str:
     return page.locator("#share-link textarea, #share-link input").first.input_value()
 
 
-def test_a_stored_run_plays_on_arrival_and_the_link_follows_the_state(browser, outer_app_url):
+def test_a_stored_run_plays_on_arrival_and_the_link_follows_the_state(pages, outer_app_url):
     errors = []
-    page = open_page(browser, outer_app_url, errors)
-    page.locator("#meta-grid img").wait_for(timeout=30_000)  # before anyone pressed Run
+    page = pages(outer_app_url, errors)
+    page.locator("#meta-grid img").wait_for(timeout=60_000)  # before anyone pressed Run
     first = page.locator("#meta-grid img").get_attribute("src")
     page.wait_for_function("document.querySelector('#status').innerText.includes('Step 20 / 20 (done)')", timeout=60_000)
     assert "pre-computed run of the example set Knot" in page.locator("#status").inner_text()
@@ -54,9 +64,9 @@ def test_a_stored_run_plays_on_arrival_and_the_link_follows_the_state(browser, o
     assert not page.locator("#link-note").is_visible() and not errors, errors
 
 
-def test_a_shared_link_opens_with_its_set_steps_and_seed(browser, outer_app_url):
+def test_a_shared_link_opens_with_its_set_steps_and_seed(pages, outer_app_url):
     errors = []
-    page = open_page(browser, outer_app_url + "/?set=Star&steps=7&seed=5&checkpoint=glyphs-cavia", errors)
+    page = pages(outer_app_url + "/?set=Star&steps=7&seed=5&checkpoint=glyphs-cavia", errors)
     page.wait_for_function("document.querySelector('#share-link textarea, #share-link input').value.includes('set=Star')",
                            timeout=30_000)
     assert link(page).endswith("?set=Star&checkpoint=glyphs-cavia&steps=7&seed=5")
@@ -64,7 +74,7 @@ def test_a_shared_link_opens_with_its_set_steps_and_seed(browser, outer_app_url)
     assert page.locator("#inner-steps input[type=number]").input_value() == "7"
     page.wait_for_function("document.querySelectorAll('#shots img').length === 5")
     # a link with bad parts: a note, the defaults for those parts, never an error page
-    bad = open_page(browser, outer_app_url + "/?set=%3Cb%3ENope%3C/b%3E&steps=500&seed=5", errors)
+    bad = pages(outer_app_url + "/?set=%3Cb%3ENope%3C/b%3E&steps=500&seed=5", errors)
     bad.locator("#link-note").wait_for(timeout=30_000)
     note = bad.locator("#link-note").inner_text()
     assert "example set 'bNope/b'" in note and "Inner steps must be a whole number from 1 to 100" in note
@@ -72,9 +82,9 @@ def test_a_shared_link_opens_with_its_set_steps_and_seed(browser, outer_app_url)
     assert not errors, errors
 
 
-def test_the_outer_loop_view_shows_snapshot_rows_that_differ(browser, outer_app_url, tmp_path):
+def test_the_outer_loop_view_shows_snapshot_rows_that_differ(pages, outer_app_url, tmp_path):
     errors = []
-    page = open_page(browser, outer_app_url, errors)
+    page = pages(outer_app_url, errors)
     page.locator("#shots img").first.wait_for()
     assert page.locator("#outer-curve img").count() == 1  # the checkpoint's curve, beside the grid
     page.locator("#outer-btn").scroll_into_view_if_needed()

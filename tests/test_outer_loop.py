@@ -16,7 +16,8 @@ from demo.page.outer import make_outer_loop
 from demo.runtime.checkpoints import load_models, write_random_snapshots
 from demo.runtime.outer_curve import FILE, curve_picture, from_outer_loop, load_curve
 from demo.runtime.outer_grid import HEAD_H, LABEL_W, PAD, replay_grid
-from demo.runtime.replay import MAX_STEPS, SnapshotBank, _Row, check_steps, replay, spread
+from demo.runtime.replay import MAX_STEPS, _Row, check_steps, replay
+from demo.runtime.snapshot_bank import SnapshotBank, spread
 from demo.runtime.session import Session
 from demo.runtime.first_run import set_shots
 from meta.checkpoint import save_checkpoint

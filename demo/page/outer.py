@@ -11,7 +11,8 @@ import gradio as gr
 from demo.runtime.checkpoints import Models
 from demo.runtime.outer_curve import curve_picture, load_curve
 from demo.runtime.outer_grid import replay_grid, row_label
-from demo.runtime.replay import CELL_SAMPLES, MAX_STEPS, SnapshotBank, check_steps, preload, replay
+from demo.runtime.replay import CELL_SAMPLES, MAX_STEPS, check_steps, replay
+from demo.runtime.snapshot_bank import SnapshotBank, preload
 from demo.runtime.request import check_domain, require_checkpoint, whole_number
 from demo.runtime.session import Session
 from demo.runtime.shots import MAX_SHOTS

@@ -20,7 +20,8 @@ import torch
 from demo.runtime.checkpoints import load_models
 from demo.runtime.first_run import set_shots
 from demo.runtime.outer_grid import replay_grid
-from demo.runtime.replay import SnapshotBank, replay
+from demo.runtime.replay import replay
+from demo.runtime.snapshot_bank import SnapshotBank
 from demo.runtime.shots import example_sets
 
 from .server import ROOT
