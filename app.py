@@ -11,7 +11,8 @@ inner loop; the header says what differs (demo/runtime/lanes.py).
 Env knobs: INNER_LOOP_ASSETS (checkpoint folder), INNER_LOOP_HOST / INNER_LOOP_PORT (or Gradio's
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT), INNER_LOOP_CONCURRENCY (runs at once; default 1 on CPU),
 INNER_LOOP_THREADS (torch CPU threads), INNER_LOOP_WORKERS (lanes run side by side), INNER_LOOP_MAX_RUN_SECONDS
-(per-run time limit, default 240). The shipped checkpoints are checked against assets/MANIFEST.sha256
+(per-run time limit, default 240); INNER_LOOP_EXPERIMENTAL_ICONS=1 offers the colour-icon world from the start
+(else behind an "Experimental" tick box). The shipped checkpoints are checked against assets/MANIFEST.sha256
 before loading; start-up loads only the default pair (the rest on first use) and builds their preview
 networks in the background once the page is up. Each visitor's examples, frames and adapted weights
 live in a gr.State (demo/runtime/session.py).
@@ -33,18 +34,22 @@ import spaces  # noqa: E402,F401 -- before torch: on a ZeroGPU Space it sets tor
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
+from demo.page.arrival import create_share_box, wire_arrival  # noqa: E402
 from demo.page.explain import create_explain_panel  # noqa: E402
 from demo.page.handlers import MAX_RUN_SECONDS, downloads, make_check, make_run, request_stop, show_step  # noqa: E402
 from demo.page.inputs import CLEAR_PAD, create_examples_panel  # noqa: E402
+from demo.page.outer import create_outer_view  # noqa: E402
 from demo.page.review import create_review_panel  # noqa: E402
 from demo.page.run import SHOW_LIVE, create_run_panel  # noqa: E402
-from demo.page.switch import PAGE, checkpoint_update, create_domain_switch, first_set, header, reset, switch_domain  # noqa: E402
+from demo.page.switch import PAGE, create_domain_switch, header, reset, switch_domain  # noqa: E402
 from demo.runtime.checkpoints import ASSETS_ENV, Models, load_models  # noqa: E402
 from demo.runtime.devices import on_zero_gpu  # noqa: E402
 from demo.runtime.domains import DOMAINS  # noqa: E402
 from demo.runtime.engine import default_workers  # noqa: E402
+from demo.runtime.first_run import FirstRuns  # noqa: E402
 from demo.runtime.likeness import reference  # noqa: E402
 from demo.runtime.session import Session, delete_session  # noqa: E402
+from demo.runtime.snapshot_bank import SnapshotBank  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 MAX_FILE_SIZE = "10mb"
@@ -60,7 +65,8 @@ CSS = """
 #meta-grid .icon-button-wrapper, #baseline-grid .icon-button-wrapper {display: none}
 #meta-title h4, #baseline-title h4 {margin: 0.1em 0}
 body.presenter #examples-col, body.presenter #details, body.presenter #review, body.presenter #how-it-works,
-body.presenter #domain, body.presenter #title p {display: none !important}
+body.presenter #domain, body.presenter #experimental, body.presenter #share-link, body.presenter #link-note,
+body.presenter #outer-view, body.presenter #title p {display: none !important}
 body.presenter #meta-title h4, body.presenter #baseline-title h4 {font-size: 1.5em}
 body.presenter #status {font-size: 1.3em}
 body.presenter #meta-grid img, body.presenter #baseline-grid img {height: 50vh !important; max-height: 50vh}
@@ -81,7 +87,11 @@ def build_app(models: Models, assets=None, concurrency: int = 1) -> gr.Blocks:
                 examples = create_examples_panel(session, start)
             with gr.Column(scale=5, elem_id="run-col"):
                 run = create_run_panel(models)
+                share = create_share_box()
         review = create_review_panel()
+        with gr.Column(elem_id="outer-view"):
+            create_outer_view(models, SnapshotBank(assets, models.generators), examples.upload, run.seed, session,
+                              concurrency)
         create_explain_panel(assets, models)
 
         live = [run.meta_grid, run.baseline_grid, run.plot, run.status]
@@ -113,13 +123,9 @@ def build_app(models: Models, assets=None, concurrency: int = 1) -> gr.Blocks:
             None, None, None, js=CLEAR_PAD, **private)
         run.checkpoint.change(lambda c: header(models, c) if c in models.records else gr.skip(), run.checkpoint, title,
                               **private)
-
-        def arrive(s: Session):  # a first visit can press Run straight away
-            return *first_set(models, start, s), checkpoint_update(models, start)
-
-        # the checkpoint list offers every checkpoint to the API; on the page, only this domain's
-        demo.load(arrive, session, [examples.example_set, examples.gallery, examples.caption, run.checkpoint],
-                  api_visibility="private")
+        # a first visit opens with a shared link's state (else the first built-in set) and a stored run playing;
+        # the checkpoint list offers every checkpoint to the API, on the page only this domain's
+        wire_arrival(demo, models, FirstRuns(assets, models), start, session, examples, run, share)
     demo.queue(default_concurrency_limit=concurrency, max_size=32)
     return demo
 

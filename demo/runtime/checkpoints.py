@@ -24,7 +24,7 @@ import torch
 from meta.emoji import CREDITS
 from meta.checkpoint import Generator, save_checkpoint
 from meta.inner import InnerConfig
-from meta.model import GeneratorConfig, build_unet, init_params
+from meta.model import CONTEXT, GeneratorConfig, build_unet, init_params
 from meta.sampling import warm_up
 
 from .devices import pick_device
@@ -221,11 +221,29 @@ def write_random_checkpoints(folder, config: GeneratorConfig | None = None, algo
     return folder
 
 
-if __name__ == "__main__":  # python -m demo.runtime.checkpoints DIR [--small] [--icons]: untrained glyph (and icon) checkpoints
+def write_random_snapshots(ckpt, iterations=(0, 10, 100, 1000), seed: int = 100) -> list[str]:
+    """Untrained outer-loop snapshots (meta.snapshots) for a checkpoint written above: each with its own
+    random weights and start context, so the rows of a replay differ (for tests and trying the view)."""
+    from meta.snapshots import write_snapshot
+
+    config = Generator.load(ckpt).config
+    names = []
+    for k, it in enumerate(iterations):
+        unet = build_unet(config, seed=seed + k)
+        tensors = init_params(unet, config)
+        if CONTEXT in tensors:
+            tensors[CONTEXT] = torch.randn(tensors[CONTEXT].shape, generator=torch.Generator().manual_seed(seed + k)) * 0.5
+        names.append(write_snapshot(ckpt, it, tensors))
+    return names
+
+
+if __name__ == "__main__":  # python -m demo.runtime.checkpoints DIR [--small] [--icons] [--snapshots]: untrained checkpoints
     import sys
 
     small = dict(block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=4) if "--small" in sys.argv else {}
     out = write_random_checkpoints(sys.argv[1], GeneratorConfig(**small))
     if "--icons" in sys.argv:
         write_random_checkpoints(out, GeneratorConfig(channels=3, **small), ICON_ALGOS)
+    if "--snapshots" in sys.argv:  # outer-loop snapshots of the meta-learned glyph checkpoint
+        write_random_snapshots(out / GLYPH_ALGOS[0][0], (0, 10, 100, 1000, 10000))
     print(f"wrote untrained checkpoints to {out}: {[p.name for p in find_checkpoints(out)]}")
