@@ -116,10 +116,61 @@ def _eager_grad_and_value(loss_fn):
     def grad_and_value(fast: dict, *args):
         with torch.enable_grad():  # like torch.func.grad, ignore an outer no_grad
             leaves = {k: v.detach().requires_grad_(True) for k, v in fast.items()}
-            loss = loss_fn(leaves, *args)
+            loss, aux = loss_fn(leaves, *args)
             grads = torch.autograd.grad(loss, list(leaves.values()))
-        return dict(zip(leaves, grads)), loss.detach()
+        return dict(zip(leaves, grads)), (loss.detach(), aux)
     return grad_and_value
+
+
+def _per_task(value, like: torch.Tensor):
+    """A number as it is; one number per task, (T,), as a (T, 1, ..., 1) tensor that broadcasts over `like`."""
+    if isinstance(value, (int, float)):
+        return value
+    return torch.as_tensor(value, dtype=like.dtype, device=like.device).reshape(-1, *[1] * (like.dim() - 1))
+
+
+def inner_step(unet, params: dict, support: torch.Tensor, alphas_cumprod: torch.Tensor, cfg: InnerConfig,
+               t: torch.Tensor, eps: torch.Tensor, *, step, moments: dict | None = None, inner_lr=None):
+    """One inner step, the body of `adapt_steps`: the support loss at fixed (t, eps) (`support_noise`), its
+    gradient, and one SGD or Adam update of the adapted parameters. Pure: returns (params, moments, loss),
+    with Adam's moments to pass into the next step (None before the first) and the loss before the update.
+
+    For T tasks in one batch (adapt='context'): support (T, N, C, H, W), params[CONTEXT] (T, c, h, w), t and
+    eps stacked per task; `step` (1-based) and `inner_lr` may then be one per task, (T,) (tasks that started
+    at different times, with their own learning rates), and the loss is each task's own, (T,). A task's
+    numbers do not depend on the other tasks in its batch.
+    """
+    alpha = cfg.inner_lr if inner_lr is None else inner_lr
+    keys = adapted_keys(params, cfg.adapt)
+    fast = {k: params[k].detach() if cfg.first_order else params[k] for k in keys}
+    frozen = {k: v for k, v in params.items() if k not in fast}
+    x0 = support.repeat_interleave(cfg.noise_draws, dim=-4) if cfg.noise_draws > 1 else support
+
+    def support_loss(fast_params):  # the sum over tasks of each task's mean: task i's gradient is its own
+        per_task = denoising_loss(unet, {**frozen, **fast_params}, alphas_cumprod, x0, t, eps, reduce_tasks=False)
+        return per_task.sum(), per_task.detach()
+
+    grad_and_loss = _eager_grad_and_value(support_loss) if _eager_ok(cfg) else torch.func.grad_and_value(support_loss, has_aux=True)
+    # 1. denoising loss on the support set at fixed (t, eps) and its gradient
+    grads, (_, loss) = grad_and_loss(fast)
+    # 2. one optimizer step, written out so it stays differentiable for second-order MAML
+    if cfg.optimizer == "sgd":
+        return {**frozen, **{k: p - _per_task(alpha, p) * grads[k] for k, p in fast.items()}}, None, loss
+    beta1, beta2, eps_adam = 0.9, 0.999, 1e-8
+    bias1 = 1 - beta1**step if isinstance(step, int) else [1 - beta1**s for s in step]
+    bias2 = 1 - beta2**step if isinstance(step, int) else [1 - beta2**s for s in step]
+    moments = moments or {k: (torch.zeros_like(p), torch.zeros_like(p)) for k, p in fast.items()}
+    new, new_moments = {}, {}
+    for k, p in fast.items():
+        m, v2 = moments[k]
+        m = beta1 * m + (1 - beta1) * grads[k]  # first moment
+        v2 = beta2 * v2 + (1 - beta2) * grads[k] * grads[k]  # second moment
+        m_hat, v_hat = m / _per_task(bias1, p), v2 / _per_task(bias2, p)
+        # sqrt(v_hat + eps^2), not sqrt(v_hat) + eps: the same step wherever a gradient is not ~0, and
+        # differentiable at an exactly-zero gradient (sqrt's derivative at 0 gives second-order MAML NaNs)
+        new[k] = p - _per_task(alpha, p) * m_hat / (v_hat + eps_adam**2).sqrt()
+        new_moments[k] = (m, v2)
+    return {**frozen, **new}, new_moments, loss
 
 
 def adapt_steps(unet, params: dict, support: torch.Tensor, alphas_cumprod: torch.Tensor, cfg: InnerConfig,
@@ -131,41 +182,12 @@ def adapt_steps(unet, params: dict, support: torch.Tensor, alphas_cumprod: torch
     With cfg.first_order the yielded parameters carry no graph back to `params`.
     """
     steps = cfg.inner_steps if steps is None else steps
-    alpha = cfg.inner_lr
     params = initial(unet, params, support, cfg)
-    keys = adapted_keys(params, cfg.adapt)
-    fast = {k: params[k] for k in keys}
-    frozen = {k: v for k, v in params.items() if k not in fast}
-    repeat = cfg.noise_draws
-    x0 = support.repeat_interleave(repeat, dim=-4) if repeat > 1 else support
-
-    def support_loss(fast_params, t, eps):
-        return denoising_loss(unet, {**frozen, **fast_params}, alphas_cumprod, x0, t, eps)
-
-    grad_and_loss = _eager_grad_and_value(support_loss) if _eager_ok(cfg) else torch.func.grad_and_value(support_loss)
-    m = {k: torch.zeros_like(v) for k, v in fast.items()}  # Adam's first moment
-    v2 = {k: torch.zeros_like(v) for k, v in fast.items()}  # Adam's second moment
-    beta1, beta2, eps_adam = 0.9, 0.999, 1e-8
+    moments = None
     for step in range(1, steps + 1):
-        if cfg.first_order:
-            fast = {k: p.detach() for k, p in fast.items()}
-        # 1. denoising loss on the support set at fixed (t, eps) and its gradient
         t, eps = support_noise(support, cfg, step, seed)
-        grads, loss = grad_and_loss(fast, t, eps)
-        # 2. one optimizer step, written out so it stays differentiable for second-order MAML
-        if cfg.optimizer == "sgd":
-            fast = {k: p - alpha * grads[k] for k, p in fast.items()}
-        else:
-            new = {}
-            for k, p in fast.items():
-                m[k] = beta1 * m[k] + (1 - beta1) * grads[k]
-                v2[k] = beta2 * v2[k] + (1 - beta2) * grads[k] * grads[k]
-                m_hat, v_hat = m[k] / (1 - beta1**step), v2[k] / (1 - beta2**step)
-                # sqrt(v_hat + eps^2), not sqrt(v_hat) + eps: the same step wherever a gradient is not ~0, and
-                # differentiable at an exactly-zero gradient (sqrt's derivative at 0 gives second-order MAML NaNs)
-                new[k] = p - alpha * m_hat / (v_hat + eps_adam**2).sqrt()
-            fast = new
-        yield AdaptStep(step, {**frozen, **fast}, loss.detach())
+        params, moments, loss = inner_step(unet, params, support, alphas_cumprod, cfg, t, eps, step=step, moments=moments)
+        yield AdaptStep(step, params, loss.sum())  # T tasks: the sum of their losses, the one differentiated
 
 
 def adapt(unet, params, support, alphas_cumprod, cfg: InnerConfig, **kw) -> dict:
