@@ -4,7 +4,9 @@
 
 Env knobs: INNER_LOOP_ASSETS (checkpoint folder), INNER_LOOP_HOST / INNER_LOOP_PORT (or Gradio's
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT), INNER_LOOP_CONCURRENCY (runs at once; default 1 on CPU),
-INNER_LOOP_THREADS (torch CPU threads), INNER_LOOP_WORKERS (lanes run side by side), INNER_LOOP_MAX_RUN_SECONDS (per-run time limit, default 240).
+INNER_LOOP_THREADS (torch CPU threads), INNER_LOOP_WORKERS (lanes run side by side), INNER_LOOP_MAX_RUN_SECONDS (per-run time limit, default 240),
+INNER_LOOP_SCHEDULER (batch: concurrent runs advance together; single: one run at a time), INNER_LOOP_BATCH and
+INNER_LOOP_MAX_ACTIVE (the batch scheduler's group size and runs at once).
 The shipped checkpoints are checked against assets/MANIFEST.sha256 before loading. The generators are loaded once, in `main()`; each visitor's
 examples, frames and adapted weights live in a gr.State (demo/runtime/session.py).
 """
@@ -26,6 +28,7 @@ from demo.page.switch import checkpoint_update, create_domain_switch, header, sw
 from demo.runtime.checkpoints import ASSETS_ENV, Models, load_models
 from demo.runtime.domains import DOMAINS
 from demo.runtime.engine import default_workers
+from demo.runtime.scheduler import Scheduler
 from demo.runtime.session import Session, delete_session
 from demo.runtime.shots import example_sets
 
@@ -86,6 +89,15 @@ def launch_kwargs() -> dict:
     return dict(max_file_size=MAX_FILE_SIZE, css=CSS, theme=gr.themes.Soft(), footer_links=["api", "gradio"])
 
 
+SCHEDULERS = ("batch", "single")
+
+
+def default_scheduler() -> str:
+    """batch, except on Hugging Face ZeroGPU, where every run borrows a GPU in a process of its own and
+    runs cannot share a batch."""
+    return "single" if os.environ.get("SPACES_ZERO_GPU") else "batch"
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     env = os.environ.get
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -93,8 +105,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--host", default=env("INNER_LOOP_HOST", env("GRADIO_SERVER_NAME", "127.0.0.1")))
     p.add_argument("--port", type=int, default=int(env("INNER_LOOP_PORT", env("GRADIO_SERVER_PORT", "7860"))))
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default=env("INNER_LOOP_SCHEDULER", default_scheduler()),
+                   help="batch: concurrent runs advance together in shared batches (demo/runtime/scheduler.py); "
+                        "single: one run at a time, the others wait in Gradio's queue")
+    p.add_argument("--batch", type=int, default=int(env("INNER_LOOP_BATCH", "0")),
+                   help="batch scheduler: runs per batched turn (0 = 8 on CPU, 32 on CUDA)")
+    p.add_argument("--max-active", type=int, default=int(env("INNER_LOOP_MAX_ACTIVE", "32")),
+                   help="batch scheduler: runs going at once; later ones wait in its line, told their place")
     p.add_argument("--concurrency", type=int, default=int(env("INNER_LOOP_CONCURRENCY", "0")),
-                   help="runs at once (0 = 1 on CPU, 4 on CUDA)")
+                   help="runs at once in Gradio's queue (0 = single: 1 on CPU, 4 on CUDA; batch: twice --max-active)")
     p.add_argument("--threads", type=int, default=int(env("INNER_LOOP_THREADS", "0")),
                    help="torch CPU threads (0 = 1 when --workers > 1, else torch's default)")
     p.add_argument("--workers", type=int, default=int(env("INNER_LOOP_WORKERS", "0")),
@@ -112,9 +131,16 @@ def main(argv=None) -> None:
     except ValueError as err:  # a missing or corrupt checkpoint: one clear message, no traceback
         raise SystemExit(f"Inner Loop cannot start: {err}") from None
     models.workers = workers if models.device.type == "cpu" else 1
-    concurrency = args.concurrency or (4 if models.device.type == "cuda" else 1)
+    cuda = models.device.type == "cuda"
+    if args.scheduler == "batch":  # Gradio lets every run in; the scheduler holds the line (and says so)
+        models.scheduler = Scheduler(models.workers, args.batch or (32 if cuda else 8), args.max_active)
+        concurrency = args.concurrency or 2 * args.max_active
+    else:
+        concurrency = args.concurrency or (4 if cuda else 1)
     demo = build_app(models, args.assets, concurrency)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs())
+    # every run in Gradio's queue holds a worker thread while it waits for its next frame
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_threads=max(40, concurrency + 8),
+                **launch_kwargs())
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ from demo.runtime.domains import credit_line
 from demo.runtime.downloads import export_generator, filmstrip
 from demo.runtime.engine import Settings
 from demo.runtime.fallback import frames_with_fallback
-from demo.runtime.render import before_after, loss_table, sample_grid, status_line
+from demo.runtime.render import before_after, loss_table, sample_grid, status_line, waiting_line
 from demo.runtime.request import check_domain, make_lanes, require_checkpoint, run_settings
+from demo.runtime.scheduler import Waiting
 from demo.runtime.session import Session, sweep_upload_stubs
 from demo.runtime.shots import MAX_SHOTS
 from meta.sampling import PREVIEW_SAMPLES, PREVIEW_STEPS
@@ -66,7 +67,8 @@ def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
         steps = settings.inner_steps
         session.clear_run()
         session.run_id = run_id = session.run_id + 1
-        session.running, deadline, device = True, time.monotonic() + max_seconds, models.device
+        # the time limit counts from the first frame (with a shared scheduler, a run may wait for its turn first)
+        session.running, deadline, device = True, math.inf, models.device
 
         def should_stop():
             return session.stop or session.run_id != run_id or time.monotonic() > deadline
@@ -77,9 +79,14 @@ def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
 
         skip4 = (gr.skip(),) * 4
         try:
-            for frame in frames_with_fallback(lanes, shots, settings, should_stop, restart, gr.Warning):
+            for frame in frames_with_fallback(lanes, shots, settings, should_stop, restart, gr.Warning, models.scheduler):
+                if isinstance(frame, Waiting):
+                    yield (gr.skip(),) * 3 + (waiting_line(frame),) + skip4
+                    continue
                 session.keep(frame)
                 first = frame.step == 0
+                if first:
+                    deadline = time.monotonic() + max_seconds
                 yield (*_grids(frame), plot_update(session.frames, steps), status_line(frame, device, steps),
                        *(cleared_review() if first else skip4))
                 if not all(math.isfinite(v) for v in frame.support_loss.values()):
@@ -88,6 +95,9 @@ def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
         finally:
             session.running = False
         if session.run_id != run_id:  # reset (or a newer run) took over: leave its outputs alone
+            return
+        if not session.frames:  # stopped while waiting for a turn
+            yield (gr.skip(),) * 3 + ("Stopped before the first step. Press **Run** to start again.",) + skip4
             return
         note = ""
         if time.monotonic() > deadline and session.frames[-1].step < steps:

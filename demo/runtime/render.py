@@ -91,3 +91,10 @@ def status_line(frame, device, total: int, stopped: bool = False, done: bool = F
     losses = ", ".join(f"{SHORT[k]} query {v:.4f}" for k, v in frame.query_loss.items())
     return (f"**Step {frame.step} / {total}** ({state}) · {rate:.1f} steps/s · {frame.seconds:.1f} s · "
             f"device: `{device}`" + (f" · {losses}" if losses else ""))
+
+
+def waiting_line(waiting) -> str:
+    """A run waiting for a place (demo.runtime.scheduler.Waiting): where it stands and for about how long."""
+    wait = f", about {waiting.wait_s:.0f} s" if waiting.wait_s is not None else ""
+    return (f"**Waiting for a turn**: number {waiting.position} in line{wait} ({waiting.active} runs going now). "
+            f"Your run starts by itself; **Stop** leaves the line.")
