@@ -93,8 +93,11 @@ def status_line(frame, device, total: int, stopped: bool = False, done: bool = F
             f"device: `{device}`" + (f" · {losses}" if losses else ""))
 
 
+WAITING = "**Waiting for a turn**"  # how a waiting run's status starts (demo.tools.load looks for it)
+
+
 def waiting_line(waiting) -> str:
     """A run waiting for a place (demo.runtime.scheduler.Waiting): where it stands and for about how long."""
     wait = f", about {waiting.wait_s:.0f} s" if waiting.wait_s is not None else ""
-    return (f"**Waiting for a turn**: number {waiting.position} in line{wait} ({waiting.active} runs going now). "
-            f"Your run starts by itself; **Stop** leaves the line.")
+    going = f"{waiting.active} run{'' if waiting.active == 1 else 's'} going now"
+    return f"{WAITING}: number {waiting.position} in line{wait} ({going}). Your run starts by itself; **Stop** leaves the line."

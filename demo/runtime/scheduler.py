@@ -87,6 +87,7 @@ class Scheduler:
         self._active: list[_Run] = []
         self._threads: list[threading.Thread] = []
         self._closed = False
+        self._busy_workers = 0
         self.frame_s: float | None = None  # seconds per frame per worker (moving average)
 
     # ---- the visitor's side ----
@@ -185,14 +186,17 @@ class Scheduler:
             return True
 
     def _pick(self) -> list[_Run] | None:
-        """The next group: the longest-waiting ready run and up to batch - 1 others of its key."""
+        """The next group: the longest-waiting ready run and others of its key, up to `batch` runs and to
+        an even share of the ready runs among the idle workers (so that no worker idles while one has them all)."""
         self._reap()
         ready = [r for r in self._active if not r.busy and len(r.outbox) < UNREAD]
         if not ready:
             return None
         head = min(ready, key=_Run.priority)
         key = head.state.key()
-        group = sorted((r for r in ready if r.state.key() == key), key=_Run.priority)[: self.batch]
+        idle = self.workers - self._busy_workers
+        size = min(self.batch, -(-len(ready) // max(idle, 1)))
+        group = sorted((r for r in ready if r.state.key() == key), key=_Run.priority)[:size]
         for r in group:
             r.busy = True
         return group
@@ -206,10 +210,12 @@ class Scheduler:
                     self._cond.wait(timeout=1.0)
                 if self._closed:
                     return
+                self._busy_workers += 1
             start = time.perf_counter()
             results = self._advance(group, unets)
             per_frame = (time.perf_counter() - start) / len(group)
             with self._cond:
+                self._busy_workers -= 1
                 self.frame_s = per_frame if self.frame_s is None else 0.8 * self.frame_s + 0.2 * per_frame
                 now = time.monotonic()
                 for r, result in zip(group, results):
