@@ -37,7 +37,7 @@ def spec(i: int, steps: int = 3, **kw) -> dict:
 
 
 def frames_of(models, sets, s: dict, scheduler=None, should_stop=lambda: False, baseline=True):
-    lanes = make_lanes(models, models.default, s["inner_lr"], baseline)
+    lanes = make_lanes(models, s.get("checkpoint", models.default), s["inner_lr"], baseline)
     shots = sets[s["set"]][: s["shots"]]
     settings = run_settings(s["steps"], s.get("samples", 2), s.get("sampler_steps", 2), s["seed"])
     items = scheduler.frames(lanes, shots, settings, should_stop) if scheduler else adapt_live(lanes, shots, settings, should_stop)
@@ -111,7 +111,8 @@ def groups(monkeypatch):
 @pytest.mark.slow
 def test_runs_batched_together_get_the_frames_they_get_alone(models, sets, groups):
     specs = [spec(i, steps=2) for i in range(5)] + [spec(5, samples=3), spec(6, samples=3, steps=4)]
-    together = Scheduler(workers=2, batch=4, max_active=5)
+    specs += [spec(7, checkpoint="glyphs-joint"), spec(11, checkpoint="glyphs-joint")]  # full-parameter starts
+    together = Scheduler(workers=2, batch=4, max_active=7)
     try:
         shared = run_together(models, sets, specs, together)
     finally:
@@ -127,7 +128,7 @@ def test_runs_batched_together_get_the_frames_they_get_alone(models, sets, group
         # and the one-at-a-time engine's frames, equal where its own batches are MIN_ROWS+ images, else within a pixel level
         assert_same_frames(frames, frames_of(models, sets, s), exact=False)
     waited = [f for frames in shared for f in frames if isinstance(f, Waiting)]
-    assert waited and all(w.position >= 1 for w in waited)  # 7 runs, 5 places: two waited, and were told
+    assert waited and all(w.position >= 1 for w in waited)  # 9 runs, 7 places: two waited, and were told
 
 
 def test_a_failing_or_diverging_run_leaves_the_others_alone(models, sets, monkeypatch):

@@ -129,8 +129,8 @@ def _step_contexts(unet, lanes: list[LaneRun], loops: list[Loop]) -> list[tuple]
     moments = None
     if cfg.optimizer == "adam" and any(lp.moments for lp in loops):
         zeros = (torch.zeros_like(ctx[0]),) * 2
-        rows = [lp.moments[CONTEXT] if lp.moments else zeros for lp in loops]
-        moments = {CONTEXT: (torch.stack([m for m, _ in rows]), torch.stack([v for _, v in rows]))}
+        own = [lp.moments[CONTEXT] if lp.moments else zeros for lp in loops]  # a loop's first step starts at zeros
+        moments = {CONTEXT: (torch.stack([m for m, _ in own]), torch.stack([v for _, v in own]))}
     params, moments, loss = inner_step(
         unet, {**starts[0], CONTEXT: ctx}, support, g.alphas_cumprod, cfg,
         torch.stack([t for t, _ in noise]), torch.stack([e for _, e in noise]),
@@ -173,6 +173,7 @@ def advance(runs: list[RunState], unets: dict[int, torch.nn.Module], should_stop
     for name, first in runs[0].lanes.items():
         lanes = [r.lanes[name] for r in runs]
         unet, together = unets[id(first.g)], first.cfg.adapt == "context"
+        # 1. one inner step of each loop, main and probe: in one batch for context lanes, else one by one
         for which in ("main", "probe"):
             loops = [getattr(lr, which) for lr in lanes]
             if loops[0] is None or runs[0].frames == 0:
@@ -182,11 +183,12 @@ def advance(runs: list[RunState], unets: dict[int, torch.nn.Module], should_stop
                 updates.append((lp, params, moments))
                 if which == "main":
                     frames[i]["support_loss"][name] = float(loss)
-        # the loops' new parameters (not yet written back): main for the preview, probe for the query loss
+        # 2. the preview from each run's fixed noise, with its main loop's new parameters (not written back yet)
         new = {id(lp): p for lp, p, _ in updates}
         mains = [new.get(id(lr.main), lr.main.params) for lr in lanes]
         for i, grid in enumerate(_preview(unet, lanes, mains, runs[0].settings, together, should_stop)):
             frames[i]["samples"][name], frames[i]["params"][name] = grid, mains[i]
+        # 3. the probe's loss on the held-out shot
         for i, lr in enumerate(lanes):
             if lr.probe is not None:
                 frames[i]["query_loss"][name] = lr.query_loss(unet, new.get(id(lr.probe), lr.probe.params))

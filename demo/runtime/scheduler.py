@@ -6,9 +6,10 @@ notices while the run waits for a place, then its `Frame`s, as `engine.adapt_liv
 1. Admission: at most `max_active` runs hold state at once (memory stays bounded); the others wait in
    arrival order and are told their place and expected wait.
 2. Turns: a worker takes the run that has waited longest for its next frame (a run's first frame
-   before any later one, so a new visitor sees step 0 soon), adds up to `batch - 1` other ready runs
-   of the same key (checkpoints, shot count, preview size: `batch.RunState.key`) and makes the next
-   frame of each in one `batch.advance`. Every run gets a frame per round: none starves.
+   before any later one, so a new visitor sees step 0 soon), adds other ready runs of the same key
+   (checkpoints, shot count, preview size: `batch.RunState.key`), up to `batch` runs and an even share
+   of the ready runs per idle worker, and makes the next frame of each in one `batch.advance`. Every
+   run gets a frame per round: none starves.
 3. Isolation: a run's frames go to its visitor only. Stop, a disconnect (its iterator closed, or
    frames left unread) and the time limit end that run alone: its visitor hears of it at once, and a
    frame it was in the middle of is dropped (the turn itself is cut short only when every run in it is
@@ -17,6 +18,7 @@ notices while the run waits for a place, then its `Frame`s, as `engine.adapt_liv
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from collections import deque
@@ -136,9 +138,9 @@ class Scheduler:
                 if self._stopped(run):  # Stop before its turn came
                     self._waiting.remove(run)
                     return run.failure
-                notice = self.waiting(run)
-                if told is None or notice.position != told[0].position or time.monotonic() - told[1] > NOTICE_S:
-                    return notice
+                moved = told is None or self._waiting.index(run) + 1 != told[0].position
+                if moved or time.monotonic() - told[1] > NOTICE_S:
+                    return self.waiting(run)
             elif run.ended:
                 return None
             elif self._stopped(run):  # Stop (or the time limit) during a turn: the visitor is free at once
@@ -194,8 +196,8 @@ class Scheduler:
             return None
         head = min(ready, key=_Run.priority)
         key = head.state.key()
-        idle = self.workers - self._busy_workers
-        size = min(self.batch, -(-len(ready) // max(idle, 1)))
+        idle = max(self.workers - self._busy_workers, 1)
+        size = min(self.batch, math.ceil(len(ready) / idle))
         group = sorted((r for r in ready if r.state.key() == key), key=_Run.priority)[:size]
         for r in group:
             r.busy = True
@@ -235,6 +237,7 @@ class Scheduler:
         for g in {id(lr.g): lr.g for r in group for lr in r.state.lanes.values()}.values():
             if id(g) not in unets:
                 unets[id(g)] = copy.deepcopy(g.unet)
+
         def over():
             return all(r.closed or r.ended or self._stopped(r) for r in group)
 
