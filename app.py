@@ -11,11 +11,12 @@ inner loop; the header says what differs (demo/runtime/lanes.py).
 Env knobs: INNER_LOOP_ASSETS (checkpoint folder), INNER_LOOP_HOST / INNER_LOOP_PORT (or Gradio's
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT), INNER_LOOP_CONCURRENCY (runs at once; default 1 on CPU),
 INNER_LOOP_THREADS (torch CPU threads), INNER_LOOP_WORKERS (lanes run side by side), INNER_LOOP_MAX_RUN_SECONDS
-(per-run time limit, default 240); INNER_LOOP_EXPERIMENTAL_ICONS=1 offers the colour-icon world from the start
-(else behind an "Experimental" tick box). The shipped checkpoints are checked against assets/MANIFEST.sha256
-before loading; start-up loads only the default pair (the rest on first use) and builds their preview
-networks in the background once the page is up. Each visitor's examples, frames and adapted weights
-live in a gr.State (demo/runtime/session.py).
+(per-run time limit, default 240), INNER_LOOP_SCHEDULER (batch: concurrent runs advance together; single: one
+run at a time), INNER_LOOP_BATCH and INNER_LOOP_MAX_ACTIVE (the batch scheduler's group size and runs at once);
+INNER_LOOP_EXPERIMENTAL_ICONS=1 offers the colour-icon world from the start (else behind an "Experimental" tick
+box). The shipped checkpoints are checked against assets/MANIFEST.sha256 before loading; start-up loads only the
+default pair (the rest on first use) and builds their preview networks in the background once the page is up.
+Each visitor's examples, frames and adapted weights live in a gr.State (demo/runtime/session.py).
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ from demo.runtime.domains import DOMAINS  # noqa: E402
 from demo.runtime.engine import default_workers  # noqa: E402
 from demo.runtime.first_run import FirstRuns  # noqa: E402
 from demo.runtime.likeness import reference  # noqa: E402
+from demo.runtime.scheduler import Scheduler  # noqa: E402
 from demo.runtime.session import Session, delete_session  # noqa: E402
 from demo.runtime.snapshot_bank import SnapshotBank  # noqa: E402
 
@@ -89,9 +91,10 @@ def build_app(models: Models, assets=None, concurrency: int = 1) -> gr.Blocks:
                 run = create_run_panel(models)
                 share = create_share_box()
         review = create_review_panel()
+        # a replay computes on its own: beside the shared scheduler (which lets many runs in) it keeps a limit of its own
+        replays = (concurrency, "adapt") if models.scheduler is None else (1, "outer-loop")
         with gr.Column(elem_id="outer-view"):
-            create_outer_view(models, SnapshotBank(assets, models.generators), examples.upload, run.seed, session,
-                              concurrency)
+            create_outer_view(models, SnapshotBank(assets, models.generators), examples.upload, run.seed, session, *replays)
         create_explain_panel(assets, models)
 
         live = [run.meta_grid, run.baseline_grid, run.plot, run.status]
@@ -134,6 +137,15 @@ def launch_kwargs() -> dict:
     return dict(max_file_size=MAX_FILE_SIZE, css=CSS, theme=gr.themes.Soft(), footer_links=["api", "gradio"])
 
 
+SCHEDULERS = ("batch", "single")
+
+
+def default_scheduler() -> str:
+    """batch, except on Hugging Face ZeroGPU, where every run borrows a GPU in a process of its own and
+    runs cannot share a batch."""
+    return "single" if on_zero_gpu() else "batch"
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     env = os.environ.get
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -141,8 +153,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--host", default=env("INNER_LOOP_HOST", env("GRADIO_SERVER_NAME", "127.0.0.1")))
     p.add_argument("--port", type=int, default=int(env("INNER_LOOP_PORT", env("GRADIO_SERVER_PORT", "7860"))))
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default=env("INNER_LOOP_SCHEDULER", default_scheduler()),
+                   help="batch: concurrent runs advance together in shared batches (demo/runtime/scheduler.py); "
+                        "single: one run at a time, the others wait in Gradio's queue")
+    p.add_argument("--batch", type=int, default=int(env("INNER_LOOP_BATCH", "0")),
+                   help="batch scheduler: runs per batched turn (0 = 8 on CPU, 32 on CUDA)")
+    p.add_argument("--max-active", type=int, default=int(env("INNER_LOOP_MAX_ACTIVE", "32")),
+                   help="batch scheduler: runs going at once; later ones wait in its line, told their place")
     p.add_argument("--concurrency", type=int, default=int(env("INNER_LOOP_CONCURRENCY", "0")),
-                   help="runs at once (0 = 1 on CPU, 4 on CUDA or ZeroGPU)")
+                   help="runs at once in Gradio's queue (0 = single: 1 on CPU, 4 on CUDA or ZeroGPU; batch: twice --max-active)")
     p.add_argument("--threads", type=int, default=int(env("INNER_LOOP_THREADS", "0")),
                    help="torch CPU threads (0 = 1 when --workers > 1, else torch's default)")
     p.add_argument("--workers", type=int, default=int(env("INNER_LOOP_WORKERS", "0")),
@@ -172,12 +191,17 @@ def main(argv=None) -> None:
     except ValueError as err:  # a missing or corrupt checkpoint: one clear message, no traceback
         raise SystemExit(f"Inner Loop cannot start: {err}") from None
     models.workers = workers if models.device.type == "cpu" else 1
-    # on a GPU (one's own, or one lent per run on ZeroGPU) runs are short: several at once
-    concurrency = args.concurrency or (4 if models.device.type == "cuda" or on_zero_gpu() else 1)
+    cuda = models.device.type == "cuda"
+    if args.scheduler == "batch" and not on_zero_gpu():  # Gradio lets every run in; the scheduler holds the line
+        models.scheduler = Scheduler(models.workers, args.batch or (32 if cuda else 8), args.max_active)
+        concurrency = args.concurrency or 2 * args.max_active
+    else:  # on a GPU (one's own, or one lent per run on ZeroGPU) runs are short: several at once
+        concurrency = args.concurrency or (4 if cuda or on_zero_gpu() else 1)
     say(f"{len(models.records)} checkpoints found, {models.default} loaded; building the page ...")
     demo = build_app(models, args.assets, concurrency)
+    # every run in Gradio's queue holds a worker thread while it waits for its next frame
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True, quiet=True,
-                **launch_kwargs())
+                max_threads=max(40, concurrency + 8), **launch_kwargs())
     say(f"ready in {time.perf_counter() - STARTED:.1f} s: open {demo.local_url}"
         + (f" (public link: {demo.share_url})" if args.share and demo.share_url else "") + "  (Ctrl+C stops it)")
     threading.Thread(target=warm, args=(models, say), daemon=True, name="inner-loop-warm-up").start()

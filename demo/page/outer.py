@@ -100,9 +100,9 @@ def default_start(models: Models, bank: SnapshotBank) -> str | None:
 
 
 def create_outer_view(models: Models, bank: SnapshotBank, images: gr.File, seed: gr.Number, session: gr.State,
-                      concurrency: int = 1) -> OuterView:
+                      concurrency: int = 1, concurrency_id: str = "adapt") -> OuterView:
     """The view, and its Replay button wired to the visitor's examples (`images`: the upload box, also
-    the API's input) and the run's seed; it shares the runs' concurrency limit."""
+    the API's input) and the run's seed; by default it shares the runs' concurrency limit."""
     names, default = bank.names(), default_start(models, bank)
     preload(bank, default)
     gr.Markdown(INTRO)
@@ -135,5 +135,5 @@ def create_outer_view(models: Models, bank: SnapshotBank, images: gr.File, seed:
 
     checkpoint.input(on_checkpoint, checkpoint, [grid, curve, curve_note], queue=False, api_visibility="private")
     button.click(make_outer_loop(models, bank, default), [images, inner_steps, seed, checkpoint, session], [grid, status],
-                 api_name="outer_loop", concurrency_limit=concurrency, concurrency_id="adapt", time_limit=MAX_RUN_SECONDS + 30)
+                 api_name="outer_loop", concurrency_limit=concurrency, concurrency_id=concurrency_id, time_limit=MAX_RUN_SECONDS + 30)
     return OuterView(checkpoint, inner_steps, button, status, grid, curve, curve_note)

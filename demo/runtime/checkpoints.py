@@ -18,6 +18,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -30,6 +31,9 @@ from meta.sampling import warm_up
 from .devices import pick_device
 from .domains import DOMAINS, domain_of
 from .manifest import how_to_restore, verify_manifest
+
+if TYPE_CHECKING:
+    from .scheduler import Scheduler
 
 ASSETS_ENV = "INNER_LOOP_ASSETS"  # where the checkpoints are (default: assets/ beside app.py)
 BASELINE_ALGO = "joint"
@@ -121,6 +125,7 @@ class Models:
     baseline: str | None  # the joint (not meta-learned) checkpoint of that domain, if shipped
     device: torch.device
     workers: int = 1  # threads that run a run's lanes side by side (demo.runtime.engine.Settings.workers)
+    scheduler: Scheduler | None = None  # demo.runtime.scheduler.Scheduler: concurrent runs advance together; None: one run at a time
     domains: dict[str, str] = field(default_factory=dict)  # name -> domain ("glyphs", "icons")
     defaults: dict[str, str] = field(default_factory=dict)  # domain -> its default checkpoint (`default`: the first's)
     baselines: dict[str, str | None] = field(default_factory=dict)  # domain -> its joint checkpoint, if shipped
