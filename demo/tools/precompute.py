@@ -3,7 +3,7 @@ through the default checkpoint beside its baseline, at the page's default settin
 
     python -m demo.tools.precompute --assets assets [--domains glyphs icons] [--steps 20] [--seed 0]
 
-Writes `<assets>/first-run/*.npz` (uint8 frames and the losses, per lane) and `index.json`, keyed by
+Writes `<assets>/first-run/*.npz` (uint8 frames, the losses and the live chart's score, per lane) and `index.json`, keyed by
 checkpoint + example set + a fingerprint of the weights (demo/runtime/first_run.py): rerun it after
 changing a checkpoint, or the page stops playing the old frames.
 """
