@@ -11,10 +11,12 @@ inner loop; the header says what differs (demo/runtime/lanes.py).
 Env knobs: INNER_LOOP_ASSETS (checkpoint folder), INNER_LOOP_HOST / INNER_LOOP_PORT (or Gradio's
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT), INNER_LOOP_CONCURRENCY (runs at once; default 1 on CPU),
 INNER_LOOP_THREADS (torch CPU threads), INNER_LOOP_WORKERS (lanes run side by side), INNER_LOOP_MAX_RUN_SECONDS
-(per-run time limit, default 240). The shipped checkpoints are checked against assets/MANIFEST.sha256
-before loading; start-up loads only the default pair (the rest on first use) and builds their preview
-networks in the background once the page is up. Each visitor's examples, frames and adapted weights
-live in a gr.State (demo/runtime/session.py).
+(per-run time limit, default 240), INNER_LOOP_SCHEDULER (batch: concurrent runs advance together; single: one
+run at a time), INNER_LOOP_BATCH and INNER_LOOP_MAX_ACTIVE (the batch scheduler's group size and runs at once);
+INNER_LOOP_EXPERIMENTAL_ICONS=1 offers the colour-icon world from the start (else behind an "Experimental" tick
+box). The shipped checkpoints are checked against assets/MANIFEST.sha256 before loading; start-up loads only the
+default pair (the rest on first use) and builds their preview networks in the background once the page is up.
+Each visitor's examples, frames and adapted weights live in a gr.State (demo/runtime/session.py).
 """
 from __future__ import annotations
 
@@ -33,18 +35,23 @@ import spaces  # noqa: E402,F401 -- before torch: on a ZeroGPU Space it sets tor
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
+from demo.page.arrival import create_share_box, wire_arrival  # noqa: E402
 from demo.page.explain import create_explain_panel  # noqa: E402
 from demo.page.handlers import MAX_RUN_SECONDS, downloads, make_check, make_run, request_stop, show_step  # noqa: E402
 from demo.page.inputs import CLEAR_PAD, create_examples_panel  # noqa: E402
+from demo.page.outer import create_outer_view  # noqa: E402
 from demo.page.review import create_review_panel  # noqa: E402
 from demo.page.run import SHOW_LIVE, create_run_panel  # noqa: E402
-from demo.page.switch import PAGE, checkpoint_update, create_domain_switch, first_set, header, reset, switch_domain  # noqa: E402
+from demo.page.switch import PAGE, create_domain_switch, header, reset, switch_domain  # noqa: E402
 from demo.runtime.checkpoints import ASSETS_ENV, Models, load_models  # noqa: E402
 from demo.runtime.devices import on_zero_gpu  # noqa: E402
 from demo.runtime.domains import DOMAINS  # noqa: E402
 from demo.runtime.engine import default_workers  # noqa: E402
+from demo.runtime.first_run import FirstRuns  # noqa: E402
 from demo.runtime.likeness import reference  # noqa: E402
+from demo.runtime.scheduler import Scheduler  # noqa: E402
 from demo.runtime.session import Session, delete_session  # noqa: E402
+from demo.runtime.snapshot_bank import SnapshotBank  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 MAX_FILE_SIZE = "10mb"
@@ -60,7 +67,8 @@ CSS = """
 #meta-grid .icon-button-wrapper, #baseline-grid .icon-button-wrapper {display: none}
 #meta-title h4, #baseline-title h4 {margin: 0.1em 0}
 body.presenter #examples-col, body.presenter #details, body.presenter #review, body.presenter #how-it-works,
-body.presenter #domain, body.presenter #title p {display: none !important}
+body.presenter #domain, body.presenter #experimental, body.presenter #share-link, body.presenter #link-note,
+body.presenter #outer-view, body.presenter #title p {display: none !important}
 body.presenter #meta-title h4, body.presenter #baseline-title h4 {font-size: 1.5em}
 body.presenter #status {font-size: 1.3em}
 body.presenter #meta-grid img, body.presenter #baseline-grid img {height: 50vh !important; max-height: 50vh}
@@ -81,7 +89,12 @@ def build_app(models: Models, assets=None, concurrency: int = 1) -> gr.Blocks:
                 examples = create_examples_panel(session, start)
             with gr.Column(scale=5, elem_id="run-col"):
                 run = create_run_panel(models)
+                share = create_share_box()
         review = create_review_panel()
+        # a replay computes on its own: beside the shared scheduler (which lets many runs in) it keeps a limit of its own
+        replays = (concurrency, "adapt") if models.scheduler is None else (1, "outer-loop")
+        with gr.Column(elem_id="outer-view"):
+            create_outer_view(models, SnapshotBank(assets, models.generators), examples.upload, run.seed, session, *replays)
         create_explain_panel(assets, models)
 
         live = [run.meta_grid, run.baseline_grid, run.plot, run.status]
@@ -113,19 +126,24 @@ def build_app(models: Models, assets=None, concurrency: int = 1) -> gr.Blocks:
             None, None, None, js=CLEAR_PAD, **private)
         run.checkpoint.change(lambda c: header(models, c) if c in models.records else gr.skip(), run.checkpoint, title,
                               **private)
-
-        def arrive(s: Session):  # a first visit can press Run straight away
-            return *first_set(models, start, s), checkpoint_update(models, start)
-
-        # the checkpoint list offers every checkpoint to the API; on the page, only this domain's
-        demo.load(arrive, session, [examples.example_set, examples.gallery, examples.caption, run.checkpoint],
-                  api_visibility="private")
+        # a first visit opens with a shared link's state (else the first built-in set) and a stored run playing;
+        # the checkpoint list offers every checkpoint to the API, on the page only this domain's
+        wire_arrival(demo, models, FirstRuns(assets, models), start, session, examples, run, share)
     demo.queue(default_concurrency_limit=concurrency, max_size=32)
     return demo
 
 
 def launch_kwargs() -> dict:
     return dict(max_file_size=MAX_FILE_SIZE, css=CSS, theme=gr.themes.Soft(), footer_links=["api", "gradio"])
+
+
+SCHEDULERS = ("batch", "single")
+
+
+def default_scheduler() -> str:
+    """batch, except on Hugging Face ZeroGPU, where every run borrows a GPU in a process of its own and
+    runs cannot share a batch."""
+    return "single" if on_zero_gpu() else "batch"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -135,8 +153,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--host", default=env("INNER_LOOP_HOST", env("GRADIO_SERVER_NAME", "127.0.0.1")))
     p.add_argument("--port", type=int, default=int(env("INNER_LOOP_PORT", env("GRADIO_SERVER_PORT", "7860"))))
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default=env("INNER_LOOP_SCHEDULER", default_scheduler()),
+                   help="batch: concurrent runs advance together in shared batches (demo/runtime/scheduler.py); "
+                        "single: one run at a time, the others wait in Gradio's queue")
+    p.add_argument("--batch", type=int, default=int(env("INNER_LOOP_BATCH", "0")),
+                   help="batch scheduler: runs per batched turn (0 = 8 on CPU, 32 on CUDA)")
+    p.add_argument("--max-active", type=int, default=int(env("INNER_LOOP_MAX_ACTIVE", "32")),
+                   help="batch scheduler: runs going at once; later ones wait in its line, told their place")
     p.add_argument("--concurrency", type=int, default=int(env("INNER_LOOP_CONCURRENCY", "0")),
-                   help="runs at once (0 = 1 on CPU, 4 on CUDA or ZeroGPU)")
+                   help="runs at once in Gradio's queue (0 = single: 1 on CPU, 4 on CUDA or ZeroGPU; batch: twice --max-active)")
     p.add_argument("--threads", type=int, default=int(env("INNER_LOOP_THREADS", "0")),
                    help="torch CPU threads (0 = 1 when --workers > 1, else torch's default)")
     p.add_argument("--workers", type=int, default=int(env("INNER_LOOP_WORKERS", "0")),
@@ -166,12 +191,17 @@ def main(argv=None) -> None:
     except ValueError as err:  # a missing or corrupt checkpoint: one clear message, no traceback
         raise SystemExit(f"Inner Loop cannot start: {err}") from None
     models.workers = workers if models.device.type == "cpu" else 1
-    # on a GPU (one's own, or one lent per run on ZeroGPU) runs are short: several at once
-    concurrency = args.concurrency or (4 if models.device.type == "cuda" or on_zero_gpu() else 1)
+    cuda = models.device.type == "cuda"
+    if args.scheduler == "batch" and not on_zero_gpu():  # Gradio lets every run in; the scheduler holds the line
+        models.scheduler = Scheduler(models.workers, args.batch or (32 if cuda else 8), args.max_active)
+        concurrency = args.concurrency or 2 * args.max_active
+    else:  # on a GPU (one's own, or one lent per run on ZeroGPU) runs are short: several at once
+        concurrency = args.concurrency or (4 if cuda or on_zero_gpu() else 1)
     say(f"{len(models.records)} checkpoints found, {models.default} loaded; building the page ...")
     demo = build_app(models, args.assets, concurrency)
+    # every run in Gradio's queue holds a worker thread while it waits for its next frame
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True, quiet=True,
-                **launch_kwargs())
+                max_threads=max(40, concurrency + 8), **launch_kwargs())
     say(f"ready in {time.perf_counter() - STARTED:.1f} s: open {demo.local_url}"
         + (f" (public link: {demo.share_url})" if args.share and demo.share_url else "") + "  (Ctrl+C stops it)")
     threading.Thread(target=warm, args=(models, say), daemon=True, name="inner-loop-warm-up").start()

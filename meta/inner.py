@@ -118,30 +118,82 @@ def _eager_grad_and_value(loss_fn):
     def grad_and_value(fast: dict, *args):
         with torch.enable_grad():  # like torch.func.grad, ignore an outer no_grad
             leaves = {k: v.detach().requires_grad_(True) for k, v in fast.items()}
-            loss = loss_fn(leaves, *args)
+            loss, aux = loss_fn(leaves, *args)
             grads = torch.autograd.grad(loss, list(leaves.values()))
-        return dict(zip(leaves, grads)), loss.detach()
+        return dict(zip(leaves, grads)), (loss.detach(), aux)
     return grad_and_value
 
 
 BETA1, BETA2, EPS_ADAM = 0.9, 0.999, 1e-8  # Adam's moment decays and epsilon
 
 
-def inner_update(grad_and_loss, cfg: InnerConfig, fast: dict, m: dict, v2: dict, t, eps, bc1, bc2):
-    """One inner step from `fast` with Adam moments (m, v2): -> (fast, m, v2, support loss before the step).
+def _per_task(value, like: torch.Tensor):
+    """A number (or a 0-dim tensor) as it is; one number per task, (T,), as a (T, 1, ..., 1) tensor that
+    broadcasts over `like`."""
+    if isinstance(value, (int, float)) or (torch.is_tensor(value) and value.dim() == 0):
+        return value
+    return torch.as_tensor(value, dtype=like.dtype, device=like.device).reshape(-1, *[1] * (like.dim() - 1))
 
-    bc1 = 1 - beta1^step and bc2 = 1 - beta2^step are Adam's bias corrections (numbers, or 0-dim
-    tensors in a captured graph, where they change from call to call). Pure: nothing is changed in place."""
+
+def support_loss_grad(unet, params: dict, support: torch.Tensor, alphas_cumprod: torch.Tensor, cfg: InnerConfig):
+    """-> (fast, frozen, grad_and_loss): the adapted parameters, the others, and
+    grad_and_loss(fast, t, eps) -> (grads, (summed loss, each task's loss)) of the support's denoising loss."""
+    keys = adapted_keys(params, cfg.adapt)
+    fast = {k: params[k] for k in keys}
+    frozen = {k: v for k, v in params.items() if k not in fast}
+    x0 = support.repeat_interleave(cfg.noise_draws, dim=-4) if cfg.noise_draws > 1 else support
+
+    def support_loss(fast_params, t, eps):  # the sum over tasks of each task's mean: task i's gradient is its own
+        per_task = denoising_loss(unet, {**frozen, **fast_params}, alphas_cumprod, x0, t, eps, reduce_tasks=False)
+        return per_task.sum(), per_task.detach()
+
+    eager = _eager_ok(cfg)
+    grad_and_loss = _eager_grad_and_value(support_loss) if eager else torch.func.grad_and_value(support_loss, has_aux=True)
+    return fast, frozen, grad_and_loss
+
+
+def inner_update(grad_and_loss, cfg: InnerConfig, fast: dict, m: dict, v2: dict, t, eps, bc1, bc2, inner_lr=None):
+    """One inner step from `fast` with Adam moments (m, v2): -> (fast, m, v2, each task's support loss before the step).
+
+    bc1 = 1 - beta1^step and bc2 = 1 - beta2^step are Adam's bias corrections (numbers, 0-dim tensors in a
+    captured graph, where they change from call to call, or one per task); inner_lr (default cfg.inner_lr,
+    alpha) may be one per task too. Pure: nothing is changed in place."""
+    alpha = cfg.inner_lr if inner_lr is None else inner_lr
     # 1. denoising loss on the support set at fixed (t, eps) and its gradient
-    grads, loss = grad_and_loss(fast, t, eps)
+    grads, (_, loss) = grad_and_loss(fast, t, eps)
     # 2. one optimizer step, written out so it stays differentiable for second-order MAML
     if cfg.optimizer == "sgd":
-        return {k: p - cfg.inner_lr * grads[k] for k, p in fast.items()}, m, v2, loss
+        return {k: p - _per_task(alpha, p) * grads[k] for k, p in fast.items()}, m, v2, loss
     m = {k: BETA1 * m[k] + (1 - BETA1) * grads[k] for k in fast}
     v2 = {k: BETA2 * v2[k] + (1 - BETA2) * grads[k] * grads[k] for k in fast}
     # sqrt(v_hat + eps^2), not sqrt(v_hat) + eps: the same step wherever a gradient is not ~0, and
     # differentiable at an exactly-zero gradient (sqrt's derivative at 0 gives second-order MAML NaNs)
-    return {k: p - cfg.inner_lr * (m[k] / bc1) / (v2[k] / bc2 + EPS_ADAM**2).sqrt() for k, p in fast.items()}, m, v2, loss
+    return {k: p - _per_task(alpha, p) * (m[k] / _per_task(bc1, p)) / (v2[k] / _per_task(bc2, p) + EPS_ADAM**2).sqrt()
+            for k, p in fast.items()}, m, v2, loss
+
+
+def inner_step(unet, params: dict, support: torch.Tensor, alphas_cumprod: torch.Tensor, cfg: InnerConfig,
+               t: torch.Tensor, eps: torch.Tensor, *, step, moments: dict | None = None, inner_lr=None):
+    """One inner step as `adapt_steps` takes it (`inner_update`), from a whole parameter dict: the support
+    loss at fixed (t, eps) (`support_noise`), its gradient, and one SGD or Adam update of the adapted
+    parameters. Pure: returns (params, moments, loss), with Adam's moments {name: (m, v2)} to pass into the
+    next step (None before the first, and for SGD) and the loss before the update.
+
+    For T tasks in one batch (adapt='context'): support (T, N, C, H, W), params[CONTEXT] (T, c, h, w), t and
+    eps stacked per task; `step` (1-based) and `inner_lr` may then be one per task, (T,) (tasks that started
+    at different times, with their own learning rates), and the loss is each task's own, (T,). A task's
+    numbers do not depend on the other tasks in its batch.
+    """
+    fast, frozen, grad_and_loss = support_loss_grad(unet, params, support, alphas_cumprod, cfg)
+    if cfg.first_order:
+        fast = {k: p.detach() for k, p in fast.items()}
+    bc1 = 1 - BETA1**step if isinstance(step, int) else [1 - BETA1**s for s in step]
+    bc2 = 1 - BETA2**step if isinstance(step, int) else [1 - BETA2**s for s in step]
+    moments = moments or {k: (torch.zeros_like(p), torch.zeros_like(p)) for k, p in fast.items()}
+    m, v2 = {k: moments[k][0] for k in fast}, {k: moments[k][1] for k in fast}
+    fast, m, v2, loss = inner_update(grad_and_loss, cfg, fast, m, v2, t, eps, bc1, bc2, inner_lr)
+    new_moments = None if cfg.optimizer == "sgd" else {k: (m[k], v2[k]) for k in fast}
+    return {**frozen, **fast}, new_moments, loss
 
 
 def adapt_steps(unet, params: dict, support: torch.Tensor, alphas_cumprod: torch.Tensor, cfg: InnerConfig,
@@ -156,22 +208,12 @@ def adapt_steps(unet, params: dict, support: torch.Tensor, alphas_cumprod: torch
     """
     steps = cfg.inner_steps if steps is None else steps
     params = initial(unet, params, support, cfg)
-    keys = adapted_keys(params, cfg.adapt)
-    fast = {k: params[k] for k in keys}
-    frozen = {k: v for k, v in params.items() if k not in fast}
-    repeat = cfg.noise_draws
-    x0 = support.repeat_interleave(repeat, dim=-4) if repeat > 1 else support
-
-    def support_loss(fast_params, t, eps):
-        return denoising_loss(unet, {**frozen, **fast_params}, alphas_cumprod, x0, t, eps)
-
-    eager = _eager_ok(cfg)
-    grad_and_loss = _eager_grad_and_value(support_loss) if eager else torch.func.grad_and_value(support_loss)
+    fast, frozen, grad_and_loss = support_loss_grad(unet, params, support, alphas_cumprod, cfg)
     update = functools.partial(inner_update, grad_and_loss, cfg)
     m = {k: torch.zeros_like(v) for k, v in fast.items()}  # Adam's first moment
     v2 = {k: torch.zeros_like(v) for k, v in fast.items()}  # Adam's second moment
     captured = None
-    if graphs and eager and steps > 0:  # shapes are fixed for the whole loop: capture its step once
+    if graphs and _eager_ok(cfg) and steps > 0:  # shapes are fixed for the whole loop: capture its step once
         t, eps = support_noise(support, cfg, 1, seed)
         fast = {k: p.detach() for k, p in fast.items()}
         captured = captured_step(update, (fast, m, v2), (t, eps, 1.0, 1.0), backend)
@@ -183,7 +225,7 @@ def adapt_steps(unet, params: dict, support: torch.Tensor, alphas_cumprod: torch
         fast, m, v2, loss = update(fast, m, v2, t, eps, 1 - BETA1**step, 1 - BETA2**step)
         # a captured step's results are its graph's buffers, overwritten by the next step: yield copies
         out, loss = ({k: p.clone() for k, p in fast.items()}, loss.clone()) if captured else (fast, loss)
-        yield AdaptStep(step, {**frozen, **out}, loss.detach())
+        yield AdaptStep(step, {**frozen, **out}, loss.sum().detach())  # T tasks: the sum of their losses, the one differentiated
 
 
 def adapt(unet, params, support, alphas_cumprod, cfg: InnerConfig, **kw) -> dict:

@@ -133,12 +133,14 @@ def denoising_loss(unet, params, alphas_cumprod, x0, t, eps, reduce_tasks: bool 
     """Mean squared error of the eps prediction; x0, eps: (..., C, H, W), t: x0.shape[:-3].
 
     With x0 shaped (T, N, C, H, W) the loss is the *sum* over tasks of each task's mean, so the
-    gradient with respect to task i's context is exactly the gradient of task i's own loss.
+    gradient with respect to task i's context is exactly the gradient of task i's own loss; with
+    reduce_tasks=False it is each task's mean, (T,).
     """
     x_t = add_noise(alphas_cumprod, x0, eps, t)
     err = (predict_noise(unet, params, x_t, t) - eps).pow(2)
-    if x0.dim() == 5 and reduce_tasks:
-        return err.flatten(1).mean(1).sum()
+    if x0.dim() == 5:
+        per_task = err.flatten(1).mean(1)
+        return per_task.sum() if reduce_tasks else per_task
     return err.mean()
 
 

@@ -98,3 +98,43 @@ def app_url(tiny_mixed_models, tiny_mixed_assets):
     wait_for_page(url, timeout=60)
     yield url
     demo.close()
+
+
+@pytest.fixture(scope="session")
+def outer_assets(tmp_path_factory) -> Path:
+    """The tiny glyph pair, the meta-learned one with five outer-loop snapshots (each with its own random
+    weights, so replay rows differ) and an outer_loop.json; untrained tiny judges; and a pre-computed run
+    of the first built-in set at the page's default settings, scored for the live chart (demo.tools.precompute)."""
+    import json
+
+    from demo.runtime.checkpoints import load_models, write_random_checkpoints, write_random_snapshots
+    from demo.runtime.first_run import write_first_run, write_index
+    from demo.runtime.shots import example_sets
+    from meta.model import GeneratorConfig
+
+    folder = tmp_path_factory.mktemp("outer-assets")
+    write_random_checkpoints(folder, GeneratorConfig(block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=4))
+    write_tiny_judges(folder)
+    its = (0, 10, 100, 1000, 10000)
+    write_random_snapshots(folder / "glyphs-cavia", its)
+    rows = [{"iter": i, "recognisability_within": [0.1, 0.1 + k / 10], "recognisability_within_stderr": [0.02, 0.03],
+             "diversity": [0.3, 0.3 - k / 50]} for k, i in enumerate(its)]
+    (folder / "glyphs-cavia" / "outer_loop.json").write_text(json.dumps({"split": "validation", "steps": [0, 3], "snapshots": rows}))
+    models = load_models(folder, torch.device("cpu"))
+    write_index(folder, [write_first_run(models, folder, "glyphs-cavia", next(iter(example_sets())))])
+    return folder
+
+
+@pytest.fixture(scope="session")
+def outer_app_url(outer_assets):
+    """The app over `outer_assets` on 127.0.0.1 (a free port)."""
+    from app import build_app, launch_kwargs
+    from demo.runtime.checkpoints import load_models
+    from demo.tools.server import wait_for_page
+
+    demo = build_app(load_models(outer_assets, torch.device("cpu")), outer_assets)
+    demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    url = demo.local_url.rstrip("/")
+    wait_for_page(url, timeout=60)
+    yield url
+    demo.close()

@@ -215,6 +215,8 @@ def test_upload_draw_run_watch_stop(open_page, tmp_path):
 def test_switch_to_colour_icons_draw_in_colour_and_run(open_page, tmp_path):
     page = open_page(1400, 1100)
     assert not page.locator("#data-credit").is_visible()  # glyphs owe no data credit
+    assert not page.locator("#domain").is_visible()  # the colour icons are experimental: offered only when asked for
+    page.locator("#experimental input[type=checkbox]").check()
     page.locator("#domain").get_by_text("Colour icons").click()
     page.wait_for_function(f"{STATUS}.includes('colour icons')", timeout=30_000)
     assert page.locator("#example-set input").input_value() == "Balloons"
@@ -231,3 +233,14 @@ def test_switch_to_colour_icons_draw_in_colour_and_run(open_page, tmp_path):
     page.locator("#before-after img").wait_for(timeout=30_000)
     assert "Noto Color Emoji" in page.locator("#data-credit").inner_text()
     page.screenshot(path=str(tmp_path / "studio-icons.png"), full_page=True)
+
+
+def test_unticking_experimental_goes_back_to_the_glyphs(open_page):
+    page = open_page(1024, 768)
+    page.locator("#experimental input[type=checkbox]").check()
+    page.locator("#domain").get_by_text("Colour icons").click()
+    page.wait_for_function(f"{STATUS}.includes('colour icons')", timeout=30_000)
+    page.locator("#experimental input[type=checkbox]").uncheck()
+    page.wait_for_function(f"{STATUS}.includes('handwritten glyphs')", timeout=30_000)
+    assert not page.locator("#domain").is_visible() and page.locator("#example-set input").input_value() == "Knot"
+    page.wait_for_function(f"{SHOTS} === 5")

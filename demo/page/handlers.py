@@ -24,8 +24,10 @@ from demo.runtime.engine import Settings
 from demo.runtime.fallback import frames_with_fallback
 from demo.runtime.lanes import names as lane_names
 from demo.runtime.likeness import likeness
-from demo.runtime.render import CEILING, before_after, likeness_table, loss_table, sample_grid, status_line, verdict
+from demo.runtime.render import (CEILING, before_after, likeness_table, loss_table, sample_grid, status_line, verdict,
+                                 waiting_line)
 from demo.runtime.request import check_domain, make_lanes, require_checkpoint, run_settings
+from demo.runtime.scheduler import Waiting
 from demo.runtime.session import Session, sweep_upload_stubs
 from demo.runtime.shots import MAX_SHOTS
 from demo.runtime.zerogpu import run_seconds
@@ -114,7 +116,9 @@ def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
         session.files_ready = False
         session.names = names = lane_names(lanes)
         session.run_id = run_id = session.run_id + 1
-        session.running, deadline, device = True, time.monotonic() + max_seconds, models.device
+        # with the shared scheduler the time limit counts from the first frame (a run may wait for its turn first)
+        deadline = math.inf if models.scheduler is not None else time.monotonic() + max_seconds
+        session.running, device = True, models.device
 
         def should_stop():
             return session.stop or session.run_id != run_id or time.monotonic() > deadline
@@ -128,12 +132,17 @@ def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
             frames = frames_on_borrowed_gpu(run_on_gpu, lanes, checkpoint, inner_lr, shots, settings, max_seconds,
                                             should_stop, restart, score)
         else:
-            frames = frames_with_fallback(lanes, shots, settings, should_stop, restart, gr.Warning, score)
+            frames = frames_with_fallback(lanes, shots, settings, should_stop, restart, gr.Warning, score, models.scheduler)
         skip4, diverged = (gr.skip(),) * 4, False
         try:
             for frame in frames:
+                if isinstance(frame, Waiting):  # the shared scheduler has no place for it yet: where it stands
+                    yield (gr.skip(),) * 3 + (waiting_line(frame),) + skip4 + (gr.skip(),)
+                    continue
                 session.keep(frame)
                 first = frame.step == 0
+                if first and models.scheduler is not None:  # its time limit counts from its turn
+                    deadline = time.monotonic() + max_seconds
                 yield (*_grids(frame), chart_update(session.frames, steps, names, ceiling),
                        status_line(frame, steps, names, device), *(cleared_run() if first else skip4),
                        losses_update(session.frames, steps, names))
@@ -145,6 +154,9 @@ def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
             frames.close()
             session.running = False
         if session.run_id != run_id:  # reset (or a newer run) took over: leave its outputs alone
+            return
+        if not session.frames:  # stopped while waiting for a turn
+            yield (gr.skip(),) * 3 + ("Stopped before the first step. Press **Run** to start again.",) + skip4 + (gr.skip(),)
             return
         note = ""
         if session.frames[-1].step < steps and not (session.stop or diverged):  # the run stopped itself

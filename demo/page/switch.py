@@ -5,13 +5,20 @@ set as the examples (Run works at once), its default checkpoint and the lane bes
 header, Details), the domain's brush on a fresh pad, the default number of steps, and no run
 (a running one stops and leaves the outputs alone; downloads are inert again). The switch is hidden
 when only one domain is shipped.
+
+A world whose meta-learned start does not yet beat its ordinary baseline on the project's measures
+(EXPERIMENTAL: the colour icons) is not offered by default: the switch appears only once the visitor
+ticks "Experimental" (ticked from the start with INNER_LOOP_EXPERIMENTAL_ICONS=1). The API still
+accepts every shipped checkpoint.
 """
 from __future__ import annotations
+
+import os
 
 import gradio as gr
 
 from demo.runtime.checkpoints import Models, inner_config
-from demo.runtime.domains import DOMAINS
+from demo.runtime.domains import DOMAINS, ICONS
 from demo.runtime.lanes import comparison, lane_details
 from demo.runtime.session import Session
 from demo.runtime.shots import example_sets
@@ -40,23 +47,48 @@ side by side, step by step, sampling from the same noise: watch which one starts
 """
 
 
+EXPERIMENTAL_ENV = "INNER_LOOP_EXPERIMENTAL_ICONS"
+EXPERIMENTAL = (ICONS,)  # the meta-learned start does not beat its baseline on the honest measures (README, Colour icons)
+# unticking "Experimental" while in such a world goes back to the first world (a click on its option fires the switch)
+BACK_TO_FIRST = """(on) => { if (!on) { const first = document.querySelector('#domain input[type=radio]');
+  if (first && !first.checked) first.click(); } return on; }"""
+
+
+def experimental_on() -> bool:
+    return os.environ.get(EXPERIMENTAL_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
 def create_domain_switch(models: Models) -> gr.Radio:
     shipped = models.shipped_domains()
-    return gr.Radio([(DOMAINS[d].label, d) for d in shipped], value=shipped[0], label="What to learn",
-                    visible=len(shipped) > 1, elem_id="domain", container=False)
+    gated = [d for d in shipped[1:] if d in EXPERIMENTAL]  # the first world is where the studio opens: always offered
+    on = experimental_on()
+    toggle = None
+    if gated:
+        names = " and ".join(DOMAINS[d].label.lower() for d in gated)
+        toggle = gr.Checkbox(on, label=f"Experimental: also offer {names} (the meta-learned start does not yet beat the "
+                                       f"ordinary one there on our measures)", elem_id="experimental", container=False)
+    label = lambda d: DOMAINS[d].label + (" (experimental)" if d in gated else "")
+    radio = gr.Radio([(label(d), d) for d in shipped], value=shipped[0], label="What to learn",
+                     visible=len(shipped) > 1 and (on or not gated), elem_id="domain", container=False)
+    if toggle is not None:
+        toggle.change(lambda show: gr.update(visible=show), toggle, radio, js=BACK_TO_FIRST, queue=False,
+                      api_visibility="private")
+    return radio
 
 
 def checkpoint_update(models: Models, domain: str):
     return gr.update(choices=models.choices(domain), value=models.defaults[domain])
 
 
-def first_set(models: Models, domain: str, session: Session):
-    """The domain's first built-in set as the session's examples -> (example-set dropdown, gallery, caption)."""
+def first_set(models: Models, domain: str, session: Session, name: str | None = None):
+    """The domain's built-in set `name` (default: its first) as the session's examples -> (example-set
+    dropdown, gallery, caption)."""
     names = list(example_sets(domain))
+    name = name if name in names else (names[0] if names else None)
     session.domain, session.shots, session.source = domain, [], None
-    if names:
-        use_example_set(names[0], session)
-    return (gr.update(choices=names, value=names[0] if names else None), *show_shots(session))
+    if name:
+        use_example_set(name, session)
+    return (gr.update(choices=names, value=name), *show_shots(session))
 
 
 def fresh_page(models: Models, domain: str, session: Session, status: str = READY) -> tuple:

@@ -18,18 +18,22 @@ import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from meta.emoji import CREDITS
 from meta.checkpoint import Generator, save_checkpoint
 from meta.inner import InnerConfig
-from meta.model import GeneratorConfig, build_unet, init_params
+from meta.model import CONTEXT, GeneratorConfig, build_unet, init_params
 from meta.sampling import warm_up
 
 from .devices import pick_device
 from .domains import DOMAINS, domain_of
 from .manifest import how_to_restore, verify_manifest
+
+if TYPE_CHECKING:
+    from .scheduler import Scheduler
 
 ASSETS_ENV = "INNER_LOOP_ASSETS"  # where the checkpoints are (default: assets/ beside app.py)
 BASELINE_ALGO = "joint"
@@ -124,6 +128,7 @@ class Models:
     baseline: str | None  # the joint (not meta-learned) checkpoint of that domain, if shipped
     device: torch.device
     workers: int = 1  # threads that run a run's lanes side by side (demo.runtime.engine.Settings.workers)
+    scheduler: Scheduler | None = None  # demo.runtime.scheduler.Scheduler: concurrent runs advance together; None: one run at a time
     domains: dict[str, str] = field(default_factory=dict)  # name -> domain ("glyphs", "icons")
     defaults: dict[str, str] = field(default_factory=dict)  # domain -> its default checkpoint (`default`: the first's)
     baselines: dict[str, str | None] = field(default_factory=dict)  # domain -> its joint checkpoint, if shipped
@@ -224,11 +229,29 @@ def write_random_checkpoints(folder, config: GeneratorConfig | None = None, algo
     return folder
 
 
-if __name__ == "__main__":  # python -m demo.runtime.checkpoints DIR [--small] [--icons]: untrained glyph (and icon) checkpoints
+def write_random_snapshots(ckpt, iterations=(0, 10, 100, 1000), seed: int = 100) -> list[str]:
+    """Untrained outer-loop snapshots (meta.snapshots) for a checkpoint written above: each with its own
+    random weights and start context, so the rows of a replay differ (for tests and trying the view)."""
+    from meta.snapshots import write_snapshot
+
+    config = Generator.load(ckpt).config
+    names = []
+    for k, it in enumerate(iterations):
+        unet = build_unet(config, seed=seed + k)
+        tensors = init_params(unet, config)
+        if CONTEXT in tensors:
+            tensors[CONTEXT] = torch.randn(tensors[CONTEXT].shape, generator=torch.Generator().manual_seed(seed + k)) * 0.5
+        names.append(write_snapshot(ckpt, it, tensors))
+    return names
+
+
+if __name__ == "__main__":  # python -m demo.runtime.checkpoints DIR [--small] [--icons] [--snapshots]: untrained checkpoints
     import sys
 
     small = dict(block_out_channels=(8, 16), norm_num_groups=4, ctx_channels=4) if "--small" in sys.argv else {}
     out = write_random_checkpoints(sys.argv[1], GeneratorConfig(**small))
     if "--icons" in sys.argv:
         write_random_checkpoints(out, GeneratorConfig(channels=3, **small), ICON_ALGOS)
+    if "--snapshots" in sys.argv:  # outer-loop snapshots of the meta-learned glyph checkpoint
+        write_random_snapshots(out / GLYPH_ALGOS[0][0], (0, 10, 100, 1000, 10000))
     print(f"wrote untrained checkpoints to {out}: {[p.name for p in find_checkpoints(out)]}")

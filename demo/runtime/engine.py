@@ -156,16 +156,20 @@ class _Runner:
             return float(denoising_loss(self.probe_unet, self.probe_params, self.ac, self.query, self.t, self.eps))
 
 
+def check_lanes(lanes: dict[str, Lane], support: torch.Tensor) -> None:
+    for name, lane in lanes.items():
+        if lane.generator.config.channels != support.shape[1]:
+            raise ValueError(f"lane {name!r}: the generator draws {lane.generator.config.channels}-channel images, "
+                             f"the shots have {support.shape[1]}")
+
+
 def adapt_live(lanes: dict[str, Lane], shots, settings: Settings, should_stop: Callable[[], bool] = lambda: False,
                score: Callable[[np.ndarray], float] | None = None) -> Iterator[Frame]:
     """Yield a Frame at step 0 and after every inner step, until done or `should_stop()`; with
     `score`, each frame's `likeness` holds score(samples) for every lane."""
     start = time.perf_counter()
     support = support_tensor(shots)  # (N, C, 32, 32) in [-1, 1]
-    for name, lane in lanes.items():
-        if lane.generator.config.channels != support.shape[1]:
-            raise ValueError(f"lane {name!r}: the generator draws {lane.generator.config.channels}-channel images, "
-                             f"the shots have {support.shape[1]}")
+    check_lanes(lanes, support)
     runners = {name: _Runner(lane, support, settings, should_stop) for name, lane in lanes.items()}
     jobs = [(n, "main") for n in runners] + [(n, "probe") for n, r in runners.items() if r.probe is not None]
     workers = max(1, min(settings.workers, len(jobs)))

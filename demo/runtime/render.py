@@ -132,3 +132,13 @@ def status_line(frame, total: int, names: dict, device=None, stopped: bool = Fal
         where = "the GPU" if device is not None and getattr(device, "type", str(device)) == "cuda" else "the CPU"
     pace = f" · {frame.seconds / frame.step:.1f} s a step on {where}" if frame.step and frame.seconds > 0 else ""
     return f"{head} · {doing}{pace}"
+
+
+WAITING = "**Waiting for a turn**"  # how a waiting run's status starts (demo.tools.load looks for it)
+
+
+def waiting_line(waiting) -> str:
+    """A run waiting for a place (demo.runtime.scheduler.Waiting): where it stands and for about how long."""
+    wait = f", about {waiting.wait_s:.0f} s" if waiting.wait_s is not None else ""
+    going = f"{waiting.active} run{'' if waiting.active == 1 else 's'} going now"
+    return f"{WAITING}: number {waiting.position} in line{wait} ({going}). Your run starts by itself; **Stop** leaves the line."

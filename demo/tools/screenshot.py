@@ -38,6 +38,8 @@ def main(argv=None) -> Path:
         page.goto(server.url)
         page.locator("#shots img").first.wait_for()  # the first example set is there on arrival
         if args.domain:
+            if page.locator("#experimental").count() and not page.locator("#domain").is_visible():
+                page.locator("#experimental input[type=checkbox]").check()  # an experimental world: ask for it
             page.locator("#domain").get_by_text(DOMAINS[args.domain].label).click()
             page.wait_for_function(f"document.querySelector('#status').innerText.includes({DOMAINS[args.domain].label.lower()!r})",
                                    timeout=60_000)
