@@ -15,6 +15,7 @@ import os
 import time
 
 import gradio as gr
+import pandas as pd
 
 from demo.runtime.checkpoints import Models
 from demo.runtime.devices import on_zero_gpu
@@ -49,6 +50,17 @@ def chart_update(frames, steps: int, names: dict, ceiling: float | None):
     colors = {**dict(zip(names.values(), COLORS)), CEILING: "#969696"}
     table = likeness_table(frames, names, ceiling, steps)
     return gr.update(value=table if len(table) else None, x_lim=[0, steps], color_map=colors)
+
+
+def empty_chart(curves: list[str], y: str):
+    """The live chart after Reset or a switch of world: the last run's curves with no points. Not None, and
+    not hidden: Gradio's plot then throws from a resize observer of the element it removed; and not
+    other curve names, which the plot would keep, hiding the next run's. Nothing drawn yet: left as it is."""
+    if not curves:
+        return gr.skip()
+    names = curves
+    blank = pd.DataFrame({"step": [0] * len(names), y: [float("nan")] * len(names), "curve": names})
+    return gr.update(value=blank)
 
 
 def losses_update(frames, steps: int, names: dict):

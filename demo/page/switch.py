@@ -20,10 +20,11 @@ import gradio as gr
 from demo.runtime.checkpoints import Models, inner_config
 from demo.runtime.domains import DOMAINS, ICONS
 from demo.runtime.lanes import comparison, lane_details
+from demo.runtime.render import CEILING
 from demo.runtime.session import Session
 from demo.runtime.shots import example_sets
 
-from .handlers import cleared_review
+from .handlers import cleared_review, empty_chart
 from .inputs import brush, intro, show_shots, use_example_set
 from .run import DEFAULT_STEPS, READY, credit_markdown, lane_titles
 
@@ -96,6 +97,7 @@ def fresh_page(models: Models, domain: str, session: Session, status: str = READ
     if domain not in models.defaults:
         raise gr.Error(f"Unknown domain {domain!r}: one of {models.shipped_domains()}.")
     session.run_id += 1  # a running run stops and leaves the outputs alone
+    drawn = list(session.names.values())  # the curves the charts show, if a run drew them
     session.clear_run()
     example_set, gallery, caption = first_set(models, domain, session)
     checkpoint = models.defaults[domain]
@@ -104,7 +106,8 @@ def fresh_page(models: Models, domain: str, session: Session, status: str = READ
             gr.update(value=None, brush=brush(domain)), None, checkpoint_update(models, domain),
             inner_config(models.records[checkpoint]).inner_lr, lane_details(models, checkpoint),
             credit_markdown(models, checkpoint), left, right, gr.update(value=paired, interactive=paired),
-            DEFAULT_STEPS, None, None, None, status, *cleared_review(), None)
+            DEFAULT_STEPS, None, None, empty_chart(drawn and [*drawn, CEILING], "percent"), status, *cleared_review(),
+            empty_chart([f"{n}: {on}" for n in drawn for on in ("on your examples", "on the held-out example")], "loss"))
 
 
 def switch_domain(models: Models, domain: str, session: Session) -> tuple:
