@@ -89,7 +89,7 @@ def test_the_outer_loop_view_shows_snapshot_rows_that_differ(pages, outer_app_ur
     assert page.locator("#outer-curve img").count() == 1  # the checkpoint's curve, beside the grid
     page.locator("#outer-btn").scroll_into_view_if_needed()
     page.click("#outer-btn")
-    page.wait_for_function("document.querySelector('#outer-status').innerText.includes('Inner step 5 / 5 (done')",
+    page.wait_for_function("document.querySelector('#outer-status').innerText.includes('Step 5 of 5 (done')",
                            timeout=180_000)
     src = page.locator("#outer-grid img").get_attribute("src")
     grid = Image.open(io.BytesIO(page.request.get(src).body()))

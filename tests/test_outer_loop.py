@@ -174,7 +174,7 @@ def test_the_api_streams_one_update_per_inner_step(outer_app_url, tmp_path):
     job.result(timeout=240)
     outputs = job.outputs()
     assert len(outputs) == 3 + 1  # step 0, then one per inner step
-    assert [o[1].split("**")[1] for o in outputs] == [f"Inner step {k} / 3" for k in range(4)]
+    assert [o[1].split("**")[1] for o in outputs] == [f"Step {k} of 3" for k in range(4)]
     with urllib.request.urlopen(outputs[-1][0]["url"], timeout=30) as r:
         grid = Image.open(io.BytesIO(r.read()))
     cell = (grid.width - LABEL_W - PAD) // 4 - PAD

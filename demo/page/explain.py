@@ -27,8 +27,10 @@ the network can draw any character from its code and the inner loop only has to 
 *ordinary* (joint) generator is plain DDPM on all the drawings pooled, with no idea it will be adapted.
 
 **Which two starts you see.** A meta-learned checkpoint may name its comparison in its training.json:
-the same architecture trained without the outer loop (an auto-decoder continued for the same compute).
-Then the right side runs exactly the left side's inner loop, and the two differ only by the outer loop.
+the same architecture trained without the outer loop. The default glyph pair is the auto-decoder
+(right) and the same network after further training through the inner loop (left; the header says how long).
+The right side runs exactly the left side's inner loop, so the two differ only by the outer loop.
+Whether that pays is measured, not assumed: see the results below, which also say where it does not.
 Otherwise the right side is the ordinary generator with its own inner loop, and the header says what
 else differs. Details shows each side's checkpoint, training and settings.
 

@@ -85,7 +85,7 @@ def make_outer_loop(models: Models, bank: SnapshotBank, default: str | None, max
             done = frame.step == steps
             state = f"done in {frame.seconds:.1f} s" if done else f"{frame.seconds:.1f} s"
             yield (replay_grid(its, steps, frames),
-                   f"**Inner step {frame.step} / {steps}** ({state}) · rows: the start after {describe_rows(its)} outer "
+                   f"**Step {frame.step} of {steps}** ({state}) · rows: the start after {describe_rows(its)} outer "
                    f"iterations · {len(shots)} examples, seed {seed}, the same noise in every cell")
         if frames[-1].step < steps:
             gr.Warning(f"The replay reached the time limit of {max_seconds:g} s at inner step {frames[-1].step}.")
