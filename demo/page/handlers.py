@@ -111,6 +111,19 @@ def make_check(models: Models):
     return check_run
 
 
+def time_limit_note(session: Session, settings: Settings, lanes, device, max_seconds: float) -> str:
+    """A run that ended before its last step by itself reached its time limit: say so (a notice, and a note
+    for the status line); "" otherwise."""
+    steps = settings.inner_steps
+    if session.frames[-1].step >= steps:
+        return ""
+    limit = max_seconds
+    if str(device).endswith("(ZeroGPU)"):  # within the GPU time it asked for
+        limit = run_seconds(max_seconds, steps, settings.samples, settings.sampler_steps, "baseline" in lanes)
+    gr.Warning(f"This run reached its time limit and stopped at step {session.frames[-1].step}.")
+    return f" · stopped at the time limit of {limit:g} s per run: try fewer inner steps or samples"
+
+
 def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
     run_on_gpu = gpu_runner(models)  # used on ZeroGPU only: a GPU lent per run, in a worker process
 
@@ -170,13 +183,7 @@ def make_run(models: Models, max_seconds: float = MAX_RUN_SECONDS):
         if not session.frames:  # stopped while waiting for a turn
             yield (gr.skip(),) * 3 + ("Stopped before the first step. Press **Run** to start again.",) + skip4 + (gr.skip(),)
             return
-        note = ""
-        if session.frames[-1].step < steps and not (session.stop or diverged):  # the run stopped itself
-            limit = max_seconds
-            if str(device).endswith("(ZeroGPU)"):  # within the GPU time it asked for
-                limit = run_seconds(max_seconds, steps, settings.samples, settings.sampler_steps, "baseline" in lanes)
-            note = f" · stopped at the time limit of {limit:g} s per run: try fewer inner steps or samples"
-            gr.Warning(f"This run reached its time limit and stopped at step {session.frames[-1].step}.")
+        note = "" if session.stop or diverged else time_limit_note(session, settings, lanes, device, max_seconds)
         yield finish(device, session, shots, settings, lanes, checkpoint, steps, ceiling, note)
 
     return adapt
