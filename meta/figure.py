@@ -100,7 +100,8 @@ def tradeoff(report: dict, path, size: tuple[int, int] = (620, 460), only: list[
         bars(x, y, m.get("diversity_stderr", 0), m.get("recognisability_within_stderr", 0), (120, 120, 120))
         fill = None if m["copy_distance"] < 0.7 else (200, 200, 200)  # hollow: a copy (copy_distance < 0.7)
         draw.rectangle([px(x) - 3, py(y) - 3, px(x) + 3, py(y) + 3], outline=(90, 90, 90), fill=fill)
-        draw.text((px(x) + 5, py(y) - 12), name.split(":")[0].replace("_", " "), fill=(90, 90, 90))
+        words = name.replace("template_context:", "template in ").replace("glyphs-", "").replace("_", " ")
+        draw.text((px(x) + 5, py(y) - 12), words, fill=(90, 90, 90))
     for c, (name, r) in enumerate(results.items()):
         colour = COLOURS[c % len(COLOURS)]
         pts = [(px(x), py(y)) for x, y in zip(r["diversity"], r["recognisability_within"])]

@@ -97,7 +97,7 @@ def verdict(report: dict) -> list[dict]:
         if not r.get("meta_learned"):
             continue
         rivals = [k for k, o in results.items() if k != label and not o.get("meta_learned") and o.get("inner") == r.get("inner")]
-        templates = [k for k in ("template", f"template_context:{label}") if k in refs]
+        templates = [k for k in refs if k == "template" or k.startswith("template_context:")]  # every zero-step shortcut
         for i, step in enumerate(r["steps"]):
             row = {"start": label, "step": step, "within": r["recognisability_within"][i],
                    "diversity": r["diversity"][i], "copy_distance": r["copy_distance"][i], "against": {}}
