@@ -31,10 +31,19 @@ class Server:
         """Resident memory (MB), threads, CPU seconds and files under its temp folders."""
         status = dict(line.split(":", 1) for line in Path(f"/proc/{self.pid}/status").read_text().splitlines())
         ticks = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        files = [p for d in ("gradio", "tmp") for p in (self.temp / d).rglob("*") if p.is_file()]
+        sizes = [size(p) for d in ("gradio", "tmp") for p in (self.temp / d).rglob("*")]
+        sizes = [s for s in sizes if s is not None]
         return {"rss_mb": int(status["VmRSS"].split()[0]) / 1024, "threads": int(status["Threads"]),
                 "cpu_s": (int(ticks[11]) + int(ticks[12])) / os.sysconf("SC_CLK_TCK"),
-                "temp_files": len(files), "temp_mb": sum(p.stat().st_size for p in files) / 2**20}
+                "temp_files": len(sizes), "temp_mb": sum(sizes) / 2**20}
+
+
+def size(path: Path) -> int | None:
+    """A file's size; None for a folder, or a file the app deleted while we looked (a run's downloads are replaced)."""
+    try:
+        return path.stat().st_size if path.is_file() else None
+    except FileNotFoundError:
+        return None
 
 
 def free_port() -> int:
