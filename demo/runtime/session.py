@@ -118,7 +118,10 @@ def sweep_upload_stubs(min_age: float = STUB_AGE_S) -> int:
     with os.scandir(folder) as entries:
         for e in entries:
             if e.name.startswith("tmp") and e.is_file(follow_symlinks=False):
-                st = e.stat(follow_symlinks=False)
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except FileNotFoundError:  # gone meanwhile: Gradio moved it, or another run's sweep removed it
+                    continue
                 if st.st_size == 0 and now - st.st_mtime >= min_age:
                     Path(e.path).unlink(missing_ok=True)
                     removed += 1
