@@ -364,7 +364,7 @@ def save(cfg: TrainConfig, run: Run, ckpt: Path, it: int, data_record: dict) -> 
               **({"compare_with": cfg.compare_with} if cfg.compare_with else {}),
               "data": {"data_dir": Path(cfg.data_dir).name, **data_record}, "inner": asdict(cfg.inner),
               "train": {k: v for k, v in asdict(cfg).items() if k not in ("generator", "inner")},
-              "command": portable_command(sys.argv[1:]), "versions": versions(), "compute": run.compute,
+              "command": portable_command(sys.argv[1:]), "versions": versions(), "compute": {**run.compute, "train_seconds": round(run.compute["train_seconds"], 3)},
               "validation": run.history, **run.carry, "_tensors": extra}
     record["train"].update(data_dir=Path(cfg.data_dir).name, out=Path(cfg.out).name, init=Path(cfg.init).name if cfg.init else "")
     save_checkpoint(ckpt, run.unet, saved, cfg.generator, record)
@@ -426,7 +426,7 @@ def train(cfg: TrainConfig) -> Path:
                     p.grad = acc.reduce(p.grad, reduction="mean")
         run.opt.step()
         run.compute["image_passes"] += passes * acc.num_processes
-        run.compute["train_seconds"] = round(run.compute["train_seconds"] + time.time() - t_it, 1)
+        run.compute["train_seconds"] += time.time() - t_it  # rounded only when written (short iterations add up)
         done = it + 1 - run.start
         bar.set_postfix(loss=f"{loss:.4f}", it_per_s=f"{done / (time.time() - t0):.3f}")
         last = it + 1 == cfg.meta_iters or 0 < cfg.time_budget <= time.time() - t0
