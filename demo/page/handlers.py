@@ -58,9 +58,7 @@ def empty_chart(curves: list[str], y: str):
     other curve names, which the plot would keep, hiding the next run's. Nothing drawn yet: left as it is."""
     if not curves:
         return gr.skip()
-    names = curves
-    blank = pd.DataFrame({"step": [0] * len(names), y: [float("nan")] * len(names), "curve": names})
-    return gr.update(value=blank)
+    return gr.update(value=pd.DataFrame({"step": 0, y: float("nan"), "curve": curves}))
 
 
 def losses_update(frames, steps: int, names: dict):

@@ -20,7 +20,7 @@ import gradio as gr
 from demo.runtime.checkpoints import Models, inner_config
 from demo.runtime.domains import DOMAINS, ICONS
 from demo.runtime.lanes import comparison, lane_details
-from demo.runtime.render import CEILING
+from demo.runtime.render import CEILING, loss_curves
 from demo.runtime.session import Session
 from demo.runtime.shots import example_sets
 
@@ -106,8 +106,8 @@ def fresh_page(models: Models, domain: str, session: Session, status: str = READ
             gr.update(value=None, brush=brush(domain)), None, checkpoint_update(models, domain),
             inner_config(models.records[checkpoint]).inner_lr, lane_details(models, checkpoint),
             credit_markdown(models, checkpoint), left, right, gr.update(value=paired, interactive=paired),
-            DEFAULT_STEPS, None, None, empty_chart(drawn and [*drawn, CEILING], "percent"), status, *cleared_review(),
-            empty_chart([f"{n}: {on}" for n in drawn for on in ("on your examples", "on the held-out example")], "loss"))
+            DEFAULT_STEPS, None, None, empty_chart([*drawn, CEILING] if drawn else [], "percent"), status,
+            *cleared_review(), empty_chart([c for n in drawn for c in loss_curves(n)], "loss"))
 
 
 def switch_domain(models: Models, domain: str, session: Session) -> tuple:

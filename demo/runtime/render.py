@@ -86,13 +86,18 @@ def likeness_table(frames, names: dict, ceiling: float | None, steps: int) -> pd
     return table.astype({"step": "int64", "percent": "float64", "curve": "str"})  # typed even when empty
 
 
+def loss_curves(name: str) -> tuple[str, str]:
+    """A lane's two curves in the loss chart: on the support, and on the held-out shot."""
+    return f"{name}: on your examples", f"{name}: on the held-out example"
+
+
 def loss_table(frames, names: dict) -> pd.DataFrame:
     """Long table (step, loss, curve) for gr.LinePlot. The loss on your examples (the support) is drawn
     at the step it was measured at (before the update); the held-out one after the update."""
     rows = []
     for f in frames:
-        rows += [(f.step - 1, v, f"{names[lane]}: on your examples") for lane, v in f.support_loss.items()]
-        rows += [(f.step, v, f"{names[lane]}: on the held-out example") for lane, v in f.query_loss.items()]
+        rows += [(f.step - 1, v, loss_curves(names[lane])[0]) for lane, v in f.support_loss.items()]
+        rows += [(f.step, v, loss_curves(names[lane])[1]) for lane, v in f.query_loss.items()]
     table = pd.DataFrame(rows, columns=["step", "loss", "curve"])
     return table.astype({"step": "int64", "loss": "float64", "curve": "str"})  # typed even when empty
 
